@@ -1,0 +1,78 @@
+# trit - build, test and run.
+#   make            builds build/trit (and build/libtrit.a)
+#   make run        builds and generates text with the bundled default model
+#   make test       installs what the tests need, builds (also with ASan/UBSan) and runs every test
+#
+# Layout rule: every src/*/*.c goes into libtrit.a (libc + libm + pthreads only),
+# except files named *_pcre2.c, which use PCRE2 and are linked into the tools only.
+
+CC      ?= cc
+OPT     ?= -O2
+CFLAGS  ?= $(OPT) -g
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
+BASEFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread $(WARN)
+LDLIBS  := -lm -pthread
+PCRE2_LIBS := $(shell pkg-config --libs libpcre2-8 2>/dev/null || echo -lpcre2-8)
+
+BUILD   ?= build
+LIB_SRC   := $(filter-out %_pcre2.c,$(wildcard src/*/*.c))
+TOOL_LIB_SRC := $(wildcard src/*/*_pcre2.c)
+TOOL_SRC  := $(wildcard tools/*.c)
+TEST_SRC  := $(wildcard tests/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOLLIB_OBJ := $(TOOL_LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+# Per-ISA kernel files get their own flags; the dispatcher picks at run time.
+$(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c
+
+.PHONY: all run test clean deps asan bench
+all: $(BUILD)/trit
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libtrit.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libtrit_tools.a: $(TOOLLIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^ $(if $(TOOLLIB_OBJ),,)
+
+$(BUILD)/trit: $(TOOL_OBJ) $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a
+	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a $(PCRE2_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/tt.h $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a $(PCRE2_LIBS) $(LDLIBS)
+
+tests-bin: $(TEST_BIN) $(BUILD)/trit
+
+# ---- dependencies (Debian) -------------------------------------------------
+deps:
+	@sh tests/deps.sh
+
+# ---- run / test --------------------------------------------------------------
+run: deps $(BUILD)/trit
+	$(BUILD)/trit generate -m models/default -p "$(or $(PROMPT),The king)" -n $(or $(N),64) --temp 0.8 --seed 42
+
+asan:
+	$(MAKE) BUILD=build-asan CC=$(CC) OPT=-O1 \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" tests-bin
+
+test: deps
+	$(MAKE) tests-bin
+	$(MAKE) asan
+	@sh tests/run_tests.sh
+
+bench: $(BUILD)/trit
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TOOLLIB_OBJ:.o=.d)

@@ -1,0 +1,66 @@
+/*
+ * cpu.c - CPU feature detection for kernel dispatch.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "core/core.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+
+/* Reads XCR0 to learn which register states the OS saves. */
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static trit_isa detect(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return TRIT_ISA_SCALAR;
+    int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave) return TRIT_ISA_SCALAR;
+    uint64_t xcr0 = read_xcr0();
+    if ((xcr0 & 6) != 6) return TRIT_ISA_SCALAR;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return TRIT_ISA_SCALAR;
+    int avx2 = (b >> 5) & 1;
+    int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1, avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    int vnni = (c >> 11) & 1;
+    int zmm_os = (xcr0 & 0xe6) == 0xe6;
+    if (avx512f && avx512bw && avx512vl && avx512dq && vnni && zmm_os && avx2 && fma) return TRIT_ISA_AVX512;
+    if (avx2 && fma && f16c) return TRIT_ISA_AVX2;
+    return TRIT_ISA_SCALAR;
+}
+#elif defined(__aarch64__)
+static trit_isa detect(void) { return TRIT_ISA_NEON; }
+#else
+static trit_isa detect(void) { return TRIT_ISA_SCALAR; }
+#endif
+
+const char *trit_isa_str(trit_isa isa) {
+    switch (isa) {
+    case TRIT_ISA_AVX2: return "avx2";
+    case TRIT_ISA_AVX512: return "avx512";
+    case TRIT_ISA_NEON: return "neon";
+    default: return "scalar";
+    }
+}
+
+/* Best supported level, lowered (never raised) by $TRIT_ISA. */
+trit_isa trit_cpu_isa(void) {
+    trit_isa best = detect();
+    const char *env = getenv("TRIT_ISA");
+    if (env && *env) {
+        trit_isa want = best;
+        if (!strcmp(env, "scalar")) want = TRIT_ISA_SCALAR;
+        else if (!strcmp(env, "avx2")) want = TRIT_ISA_AVX2;
+        else if (!strcmp(env, "avx512")) want = TRIT_ISA_AVX512;
+        else if (!strcmp(env, "neon")) want = TRIT_ISA_NEON;
+        int ok = want == TRIT_ISA_SCALAR || want == best ||
+                 (want == TRIT_ISA_AVX2 && best == TRIT_ISA_AVX512);
+        if (ok) return want;
+    }
+    return best;
+}
+
+const char *trit_isa_name(void) { return trit_isa_str(trit_cpu_isa()); }
