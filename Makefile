@@ -41,8 +41,9 @@ $(BUILD)/libtrit.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libtrit_tools.a: $(TOOLLIB_OBJ)
+	@mkdir -p $(dir $@)
 	@rm -f $@
-	ar rcs $@ $^ $(if $(TOOLLIB_OBJ),,)
+	$(if $(TOOLLIB_OBJ),ar rcs $@ $^,printf '!<arch>\n' > $@)
 
 $(BUILD)/trit: $(TOOL_OBJ) $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a
 	$(CC) $(CFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a $(PCRE2_LIBS) $(LDLIBS)

@@ -56,6 +56,12 @@ const char *trit_status_str(trit_status s);
  * The environment variable TRIT_ISA (same names) forces a lower level. */
 const char *trit_isa_name(void);
 
+/* Number of online CPUs (>= 1). */
+int trit_cpu_count(void);
+
+/* Monotonic wall-clock time in seconds, for timings. */
+double trit_time_s(void);
+
 /* ------------------------------------------------------------------------ */
 /* Models                                                                    */
 /* ------------------------------------------------------------------------ */

@@ -37,7 +37,7 @@ static void *worker_main(void *vw) {
         /* spin a little, then sleep until the generation changes */
         int spins = 0;
         while (atomic_load_explicit(&p->gen, memory_order_acquire) == seen &&
-               !atomic_load(&p->stop) && spins < 20000) {
+               !atomic_load(&p->stop) && spins < 4000) {
             spins++;
 #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
@@ -120,7 +120,7 @@ void trit_pool_run(trit_pool *p, trit_task_fn fn, void *arg) {
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
     int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < 200000) {
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < 4000) {
         spins++;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_ia32_pause();
@@ -145,3 +145,7 @@ double trit_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+int trit_cpu_count(void) { return trit_n_cpus(); }
+
+double trit_time_s(void) { return trit_now(); }

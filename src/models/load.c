@@ -1,0 +1,366 @@
+/*
+ * load.c - builds a trit_model from a Hugging Face folder: config.json +
+ * (sharded) safetensors. Every tensor's presence, dtype and shape is checked
+ * against the config before use; float weights are checked for NaN/Inf and
+ * packed ternary weights for the invalid code 3.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "models/model.h"
+#include "nn/ops.h"
+#include "quant/ternary.h"
+
+/* ==== tensor lookup and checks ==== */
+
+typedef struct {
+    trit_model *m;
+    trit_error *err;
+    char name[256];
+} loader;
+
+static const char *dims_str(const st_tensor *t, char *buf, size_t n) {
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, n - o, "[");
+    for (int i = 0; i < t->ndim && o < n; i++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+    if (o < n) snprintf(buf + o, n - o, "]");
+    return buf;
+}
+
+/* Finds tensor `name`; when absent returns NULL and, if required, fails. */
+static const st_tensor *find(loader *L, const char *name, int required) {
+    const st_tensor *t = st_set_find(L->m->st, name);
+    if (!t && required)
+        trit_fail(L->err, TRIT_ERR_MISMATCH,
+                  "%s: tensor '%s' is missing from the safetensors files; the checkpoint does not match "
+                  "its config.json (model_type / num_hidden_layers / tie_word_embeddings)", L->m->dir, name);
+    return t;
+}
+
+/* Checks a tensor has exactly the given 1-D or 2-D shape. */
+static int check_shape(loader *L, const st_tensor *t, int ndim, int64_t d0, int64_t d1) {
+    int ok = t->ndim == ndim && t->shape[0] == d0 && (ndim < 2 || t->shape[1] == d1);
+    if (!ok) {
+        char b[128];
+        if (ndim == 1)
+            trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: tensor '%s' has shape %s but config.json implies [%lld]",
+                      t->file, t->name, dims_str(t, b, sizeof b), (long long)d0);
+        else
+            trit_fail(L->err, TRIT_ERR_MISMATCH,
+                      "%s: tensor '%s' has shape %s but config.json implies [%lld, %lld]", t->file, t->name,
+                      dims_str(t, b, sizeof b), (long long)d0, (long long)d1);
+    }
+    return ok;
+}
+
+static int is_float(st_dtype d) { return d == ST_F32 || d == ST_F16 || d == ST_BF16; }
+
+/* Fails if any value of a float tensor is NaN or infinite. */
+static int check_finite(loader *L, const st_tensor *t) {
+    if (!L->m->params.check_values) return 1;
+    int64_t n = t->numel;
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        if (t->dtype == ST_F32) memcpy(&v, t->data + 4 * i, 4);
+        else {
+            uint16_t h;
+            memcpy(&h, t->data + 2 * i, 2);
+            v = t->dtype == ST_BF16 ? trit_bf16_to_f32(h) : trit_fp16_to_f32(h);
+        }
+        if (!isfinite(v)) {
+            trit_fail(L->err, TRIT_ERR_VALUE,
+                      "%s: tensor '%s' holds a non-finite value (%s) at element %lld; the checkpoint is "
+                      "corrupt or was saved from a diverged run", t->file, t->name, isnan(v) ? "NaN" : "Inf",
+                      (long long)i);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Loads a 1-D float vector of length n into an owned f32 array. */
+static float *load_vec(loader *L, const char *name, int64_t n) {
+    const st_tensor *t = find(L, name, 1);
+    if (!t) return NULL;
+    if (!is_float(t->dtype)) {
+        trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16",
+                  t->file, name, st_dtype_name(t->dtype));
+        return NULL;
+    }
+    if (!check_shape(L, t, 1, n, 0) || !check_finite(L, t)) return NULL;
+    float *v = malloc((size_t)n * sizeof(float));
+    if (!v) {
+        trit_fail(L->err, TRIT_ERR_NOMEM, "out of memory loading '%s'", name);
+        return NULL;
+    }
+    st_to_f32(t, v);
+    L->m->n_params += n;
+    return v;
+}
+
+/* Does the config ask to keep module `mod` (e.g. "model.layers.0.mlp.up_proj")
+ * in full precision? Same test as transformers: a listed pattern occurs in
+ * the module name. */
+static int skipped(const trit_config *c, const char *mod) {
+    for (int i = 0; i < c->n_skip; i++)
+        if (strstr(mod, c->skip_modules[i])) return 1;
+    return 0;
+}
+
+/* ==== linear layers ==== */
+
+/* Loads module `mod` (without ".weight") as a [out x in] linear layer. */
+static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int has_bias, trit_linear *lin) {
+    trit_model *m = L->m;
+    const trit_config *c = &m->cfg;
+    char name[300], sname[300];
+    memset(lin, 0, sizeof *lin);
+    lin->in = in;
+    lin->out = out;
+    snprintf(name, sizeof name, "%s.weight", mod);
+    const st_tensor *w = find(L, name, 1);
+    if (!w) return 0;
+    int quantized = c->wfmt != WFMT_DENSE && !skipped(c, mod);
+    if (quantized && c->wfmt == WFMT_PACKED_OFFLINE) {
+        if (w->dtype != ST_U8) {
+            trit_fail(L->err, TRIT_ERR_MISMATCH,
+                      "%s: tensor '%s' has dtype %s, but quantization_mode \"offline\" expects packed uint8 "
+                      "ternary weights [out/4, in]", w->file, name, st_dtype_name(w->dtype));
+            return 0;
+        }
+        if (out % 4 != 0 || !check_shape(L, w, 2, out / 4, in)) {
+            if (out % 4 != 0)
+                trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: '%s' has %lld output rows, not a multiple of 4 as "
+                          "packed ternary weights need", w->file, name, (long long)out);
+            return 0;
+        }
+        int64_t bad = L->m->params.check_values ? trit_count_bad_codes(w->data, w->numel) : 0;
+        if (bad) {
+            trit_fail(L->err, TRIT_ERR_VALUE, "%s: tensor '%s' has %lld bytes with the 2-bit code 3, which is "
+                      "not a ternary value (codes are w+1 in {0,1,2}); the file is corrupt", w->file, name,
+                      (long long)bad);
+            return 0;
+        }
+        snprintf(sname, sizeof sname, "%s.weight_scale", mod);
+        const st_tensor *s = find(L, sname, 1);
+        if (!s) return 0;
+        if (!is_float(s->dtype) || s->numel != 1) {
+            char b[128];
+            trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: tensor '%s' (%s %s) must be a single float per tensor",
+                      s->file, sname, st_dtype_name(s->dtype), dims_str(s, b, sizeof b));
+            return 0;
+        }
+        float sc;
+        st_to_f32(s, &sc);
+        if (!isfinite(sc) || sc == 0.0f) {
+            trit_fail(L->err, TRIT_ERR_VALUE, "%s: tensor '%s' is %g; a weight scale must be finite and non-zero",
+                      s->file, sname, sc);
+            return 0;
+        }
+        lin->kind = LIN_TERNARY;
+        lin->t = (trit_tmat){out, in, out / 4, w->data};
+        /* The packed scale divides (transformers' BitLinear, llama.cpp's
+         * converter), also when config.json says autobitlinear. */
+        lin->wdiv = m->params.weight_scale_multiply ? 1.0f / sc : sc;
+        m->weight_bytes += (int64_t)w->nbytes;
+    } else {
+        if (!is_float(w->dtype)) {
+            trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16 %s",
+                      w->file, name, st_dtype_name(w->dtype),
+                      c->wfmt == WFMT_DENSE ? "(config.json has no bitnet quantization_config)" : "weights");
+            return 0;
+        }
+        if (!check_shape(L, w, 2, out, in) || !check_finite(L, w)) return 0;
+        trit_dmat d = {out, in, w->dtype, w->data};
+        if (quantized) { /* online: ternarize now, exactly as transformers */
+            int64_t Q = (out + 3) / 4;
+            lin->owned = trit_aligned_alloc((size_t)(Q * in));
+            if (!lin->owned) {
+                trit_fail(L->err, TRIT_ERR_NOMEM, "out of memory ternarizing '%s'", name);
+                return 0;
+            }
+            lin->kind = LIN_TERNARY;
+            lin->wdiv = trit_ternarize_pack(&d, lin->owned);
+            lin->t = (trit_tmat){out, in, Q, lin->owned};
+            m->weight_bytes += Q * in;
+        } else {
+            lin->kind = LIN_DENSE;
+            lin->d = d;
+            m->weight_bytes += (int64_t)w->nbytes;
+        }
+    }
+    m->n_params += in * out;
+    if (has_bias) {
+        snprintf(name, sizeof name, "%s.bias", mod);
+        if (!(lin->bias = load_vec(L, name, out))) return 0;
+    }
+    return 1;
+}
+
+/* ==== model ==== */
+
+trit_model_params trit_model_default_params(void) {
+    trit_model_params p = {1, 0};
+    return p;
+}
+
+void trit_model_free(trit_model *m) {
+    if (!m) return;
+    if (m->layers) {
+        for (int64_t i = 0; i < m->cfg.n_layers; i++) {
+            trit_layer *l = &m->layers[i];
+            free(l->attn_norm);
+            free(l->attn_sub_norm);
+            free(l->ffn_norm);
+            free(l->ffn_sub_norm);
+            trit_linear *ls[7] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
+            for (int j = 0; j < 7; j++) {
+                trit_aligned_free(ls[j]->owned);
+                free(ls[j]->bias);
+            }
+        }
+        free(m->layers);
+    }
+    free(m->final_norm);
+    free(m->inv_freq);
+    free(m->lm_head.bias);
+    trit_config_free(&m->cfg);
+    st_set_close(m->st);
+    free(m->dir);
+    free(m);
+}
+
+static int load_layer(loader *L, int64_t i) {
+    trit_model *m = L->m;
+    const trit_config *c = &m->cfg;
+    trit_layer *l = &m->layers[i];
+    char p[160], n[200];
+    int64_t D = c->dim, F = c->ffn, HD = c->n_heads * c->head_dim, KVD = c->n_kv_heads * c->head_dim;
+    snprintf(p, sizeof p, "model.layers.%lld", (long long)i);
+#define VEC(dst, suffix, len) do { snprintf(n, sizeof n, "%s.%s", p, suffix); \
+        if (!((dst) = load_vec(L, n, len))) return 0; } while (0)
+#define LIN(dst, suffix, in, out, bias) do { snprintf(n, sizeof n, "%s.%s", p, suffix); \
+        if (!load_linear(L, n, in, out, bias, &(dst))) return 0; } while (0)
+    VEC(l->attn_norm, "input_layernorm.weight", D);
+    VEC(l->ffn_norm, "post_attention_layernorm.weight", D);
+    LIN(l->q, "self_attn.q_proj", D, HD, c->attn_bias);
+    LIN(l->k, "self_attn.k_proj", D, KVD, c->attn_bias);
+    LIN(l->v, "self_attn.v_proj", D, KVD, c->attn_bias);
+    LIN(l->o, "self_attn.o_proj", HD, D, c->attn_bias);
+    LIN(l->gate, "mlp.gate_proj", D, F, c->mlp_bias);
+    LIN(l->up, "mlp.up_proj", D, F, c->mlp_bias);
+    LIN(l->down, "mlp.down_proj", F, D, c->mlp_bias);
+    if (c->arch == ARCH_BITNET) {
+        /* transformers' BitNet builds attn_sub_norm with hidden_size */
+        VEC(l->attn_sub_norm, "self_attn.attn_sub_norm.weight", D);
+        VEC(l->ffn_sub_norm, "mlp.ffn_sub_norm.weight", F);
+    }
+#undef VEC
+#undef LIN
+    return 1;
+}
+
+/* See trit.h. */
+trit_status trit_model_load(const char *dir, const trit_model_params *params, trit_model **out,
+                            trit_error *err) {
+    *out = NULL;
+    if (!dir) return trit_fail(err, TRIT_ERR_ARG, "no model directory given");
+    trit_model *m = calloc(1, sizeof *m);
+    if (!m) return trit_fail(err, TRIT_ERR_NOMEM, "out of memory");
+    m->params = params ? *params : trit_model_default_params();
+    m->dir = strdup(dir);
+    trit_status st = trit_config_load(dir, &m->cfg, err);
+    if (st != TRIT_OK) goto fail;
+    trit_config *c = &m->cfg;
+    if (c->arch == ARCH_BITNET && c->n_heads * c->head_dim != c->dim) {
+        st = trit_fail(err, TRIT_ERR_UNSUPPORTED,
+                       "%s/config.json: bitnet needs num_attention_heads * head_dim == hidden_size "
+                       "(attn_sub_norm has hidden_size weights)", dir);
+        goto fail;
+    }
+    if ((st = st_set_open(dir, &m->st, err)) != TRIT_OK) goto fail;
+    loader L = {m, err, {0}};
+
+    const st_tensor *e = find(&L, "model.embed_tokens.weight", 1);
+    if (!e) { st = err->code; goto fail; }
+    if (!is_float(e->dtype)) {
+        st = trit_fail(err, TRIT_ERR_MISMATCH, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16",
+                       e->file, e->name, st_dtype_name(e->dtype));
+        goto fail;
+    }
+    if (!check_shape(&L, e, 2, c->vocab, c->dim) || !check_finite(&L, e)) { st = err->code; goto fail; }
+    m->embed = (trit_dmat){c->vocab, c->dim, e->dtype, e->data};
+    m->n_params += c->vocab * c->dim;
+    m->weight_bytes += (int64_t)e->nbytes;
+
+    m->layers = calloc((size_t)c->n_layers, sizeof *m->layers);
+    if (!m->layers) { st = trit_fail(err, TRIT_ERR_NOMEM, "out of memory"); goto fail; }
+    for (int64_t i = 0; i < c->n_layers; i++)
+        if (!load_layer(&L, i)) { st = err->code; goto fail; }
+    if (!(m->final_norm = load_vec(&L, "model.norm.weight", c->dim))) { st = err->code; goto fail; }
+
+    /* lm_head: never quantized by transformers (modules_to_not_convert) */
+    if (c->tied) {
+        m->lm_head.kind = LIN_DENSE;
+        m->lm_head.in = c->dim;
+        m->lm_head.out = c->vocab;
+        m->lm_head.d = m->embed;
+    } else {
+        const st_tensor *h = find(&L, "lm_head.weight", 1);
+        if (!h) { st = err->code; goto fail; }
+        if (!is_float(h->dtype)) {
+            st = trit_fail(err, TRIT_ERR_MISMATCH, "%s: tensor 'lm_head.weight' has dtype %s; expected a float type",
+                           h->file, st_dtype_name(h->dtype));
+            goto fail;
+        }
+        if (!check_shape(&L, h, 2, c->vocab, c->dim) || !check_finite(&L, h)) { st = err->code; goto fail; }
+        m->lm_head.kind = LIN_DENSE;
+        m->lm_head.in = c->dim;
+        m->lm_head.out = c->vocab;
+        m->lm_head.d = (trit_dmat){c->vocab, c->dim, h->dtype, h->data};
+        m->n_params += c->vocab * c->dim;
+        m->weight_bytes += (int64_t)h->nbytes;
+    }
+    m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof(float));
+    if (!m->inv_freq) { st = trit_fail(err, TRIT_ERR_NOMEM, "out of memory"); goto fail; }
+    trit_rope_inv_freq(c, m->inv_freq);
+    *out = m;
+    return TRIT_OK;
+fail:
+    trit_model_free(m);
+    return st;
+}
+
+/* ==== info ==== */
+
+void trit_model_get_info(const trit_model *m, trit_model_info *info) {
+    const trit_config *c = &m->cfg;
+    memset(info, 0, sizeof *info);
+    info->arch = c->arch == ARCH_BITNET ? "bitnet" : "llama";
+    info->weight_format = c->wfmt == WFMT_PACKED_OFFLINE ? "ternary, packed 2-bit (offline)"
+                        : c->wfmt == WFMT_ONLINE ? "ternary from master weights (online)" : "dense float";
+    info->vocab_size = c->vocab;
+    info->hidden_size = c->dim;
+    info->intermediate_size = c->ffn;
+    info->n_layers = c->n_layers;
+    info->n_heads = c->n_heads;
+    info->n_kv_heads = c->n_kv_heads;
+    info->head_dim = c->head_dim;
+    info->max_position = c->max_pos;
+    info->rope_theta = c->rope_theta;
+    info->rms_norm_eps = c->eps;
+    info->tied_embeddings = c->tied;
+    info->n_params = m->n_params;
+    info->file_bytes = st_set_bytes(m->st);
+    info->weight_bytes = m->weight_bytes;
+    info->bos_id = c->bos_id;
+    info->n_eos = c->n_eos;
+    for (int i = 0; i < c->n_eos; i++) info->eos_ids[i] = c->eos_ids[i];
+}
+
+int64_t trit_model_kv_bytes(const trit_model *m, int64_t n_ctx) {
+    const trit_config *c = &m->cfg;
+    return 2 * c->n_layers * n_ctx * c->n_kv_heads * c->head_dim * (int64_t)sizeof(float);
+}

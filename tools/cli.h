@@ -1,0 +1,32 @@
+/*
+ * cli.h - helpers shared by the trit subcommands.
+ */
+#ifndef TRIT_CLI_H
+#define TRIT_CLI_H
+#include <stdint.h>
+#include "trit.h"
+
+/* Subcommands: each returns the process exit code. */
+int cmd_generate(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* Prints "trit <cmd>: error: <msg>" to stderr; returns 1. */
+int cli_error(const char *cmd, const char *fmt, ...);
+
+/* Parses "1 2 3" / "1,2,3" into a malloc'ed array; returns count or -1 on
+ * a malformed list (message in errbuf). */
+int64_t cli_parse_ids(const char *s, int32_t **out, char *errbuf, size_t errlen);
+
+/* Parses an integer / float option value; returns 0 and prints an error on
+ * malformed input. */
+int cli_int(const char *cmd, const char *opt, const char *s, int64_t lo, int64_t hi, int64_t *out);
+int cli_float(const char *cmd, const char *opt, const char *s, double *out);
+
+/* Loads a model, printing a clear error on failure. NULL on failure. */
+trit_model *cli_load_model(const char *cmd, const char *dir);
+
+/* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
+double cli_peak_rss_mib(void);
+
+#endif
