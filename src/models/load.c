@@ -131,6 +131,12 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
             return 0;
         }
         if (out % 4 != 0 || !check_shape(L, w, 2, out / 4, in)) {
+            if (out % 4 == 0 && L->err) {
+                size_t l = strlen(L->err->msg);
+                snprintf(L->err->msg + l, sizeof L->err->msg - l,
+                         " (packed ternary weights: 4 rows per byte, [out/4, in] for out=%lld, in=%lld)",
+                         (long long)out, (long long)in);
+            }
             if (out % 4 != 0)
                 trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: '%s' has %lld output rows, not a multiple of 4 as "
                           "packed ternary weights need", w->file, name, (long long)out);
