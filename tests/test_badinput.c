@@ -135,6 +135,7 @@ static void as_f32_unpacked(st_write_tensor *t, void *s) {
 }
 static void wrong_shape(st_write_tensor *t, void *s) { t->shape[0] -= 1; t->nbytes = (size_t)(t->shape[0] * t->shape[1]) * (t->dtype == ST_U8 ? 1 : 2); (void)s; }
 static void as_i32(st_write_tensor *t, void *s) { t->dtype = ST_I32; t->shape[0] /= 2; (void)s; }
+static void as_i8(st_write_tensor *t, void *s) { t->dtype = ST_I8; (void)s; }
 
 /* ==== tests ==== */
 
@@ -210,6 +211,32 @@ static void test_dtype_mismatch(void) {
     expect_fail("integer norm", d, TRIT_ERR_MISMATCH, "model.norm.weight", "I32");
 }
 
+/* Packed weights stored as int8 (same bits) load and give the same logits. */
+static void test_int8_packed_accepted(void) {
+    const char *d = clone("bitnet_untied", "i8");
+    rewrite(d, "model.safetensors", "model.layers.0.mlp.up_proj.weight", as_i8);
+    trit_model *a = NULL, *b = NULL;
+    trit_error err = {0};
+    CHECK(trit_model_load(d, NULL, &a, &err) == TRIT_OK, "%s", err.msg);
+    CHECK(trit_model_load(TT_FIXTURES "/models/bitnet_untied", NULL, &b, &err) == TRIT_OK, "%s", err.msg);
+    if (a && b) {
+        int32_t ids[5] = {3, 1, 4, 1, 5};
+        float la[300], lb[300];
+        trit_ctx *ca = NULL, *cb = NULL;
+        trit_ctx_params cp = trit_ctx_default_params();
+        cp.n_ctx = 8;
+        cp.n_threads = 1;
+        trit_ctx_new(a, &cp, &ca, &err);
+        trit_ctx_new(b, &cp, &cb, &err);
+        CHECK(trit_decode(ca, ids, 5, la, 0, &err) == TRIT_OK && trit_decode(cb, ids, 5, lb, 0, &err) == TRIT_OK, "%s", err.msg);
+        CHECK(memcmp(la, lb, sizeof la) == 0, "int8-stored packed weights changed the logits");
+        trit_ctx_free(ca);
+        trit_ctx_free(cb);
+    }
+    trit_model_free(a);
+    trit_model_free(b);
+}
+
 static void test_bad_values(void) {
     const char *d = clone("bitnet_untied", "nan");
     rewrite(d, "model.safetensors", "model.layers.1.post_attention_layernorm.weight", to_nan);
@@ -269,6 +296,7 @@ int main(void) {
     RUN(test_shape_mismatch);
     RUN(test_dtype_mismatch);
     RUN(test_bad_values);
+    RUN(test_int8_packed_accepted);
     RUN(test_corrupt_files);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmproot);

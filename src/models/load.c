@@ -124,7 +124,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
     if (!w) return 0;
     int quantized = c->wfmt != WFMT_DENSE && !skipped(c, mod);
     if (quantized && c->wfmt == WFMT_PACKED_OFFLINE) {
-        if (w->dtype != ST_U8) {
+        if (w->dtype != ST_U8 && w->dtype != ST_I8) { /* int8: same bits, as transformers' .to(uint8) */
             trit_fail(L->err, TRIT_ERR_MISMATCH,
                       "%s: tensor '%s' has dtype %s, but quantization_mode \"offline\" expects packed uint8 "
                       "ternary weights [out/4, in]", w->file, name, st_dtype_name(w->dtype));
