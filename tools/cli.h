@@ -10,6 +10,8 @@
 int cmd_generate(int argc, char **argv);
 int cmd_logits(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_detokenize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);  /* tools/cmd_synth.c: random-weight checkpoints */
 int cmd_bench(int argc, char **argv);  /* tools/cmd_bench.c: pp/tg tokens/s, like llama-bench */
 

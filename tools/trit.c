@@ -14,6 +14,8 @@ typedef struct {
 static const subcommand cmds[] = {
     {"generate", cmd_generate, "generate text from a prompt (-m DIR -p TEXT | --ids \"1 2 3\")"},
     {"logits", cmd_logits, "write float32 logits of every position to a file (-m DIR --ids ... -o FILE)"},
+    {"tokenize", cmd_tokenize, "print the token ids of stdin (-m PATH [--bos] [--special])"},
+    {"detokenize", cmd_detokenize, "print the text of token ids (-m PATH --ids \"1 2 3\" [--special])"},
     {"info", cmd_info, "describe a model: architecture, sizes, formats, memory (-m DIR)"},
     {"bench", cmd_bench, "prompt and generation speed, like llama-bench (-m DIR [-p 128 -n 64 -r 3 --json])"},
     {"synth", cmd_synth, "write a random-weight checkpoint of a known shape (--shape 2b4t -o DIR)"},
