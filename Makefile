@@ -7,7 +7,7 @@
 # except files named *_pcre2.c, which use PCRE2 and are linked into the tools only.
 
 CC      ?= cc
-OPT     ?= -O2
+OPT     ?= -O3
 CFLAGS  ?= $(OPT) -g
 WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wstrict-prototypes -Wmissing-prototypes
 BASEFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -pthread $(WARN)

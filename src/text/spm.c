@@ -360,12 +360,15 @@ trit_status tok_load_spm(const char *name, const uint8_t *data, size_t len, tok_
         uint32_t f;
         int wt;
         pb sub;
-        pb_key(&r, &f, &wt);
+        if (!pb_key(&r, &f, &wt)) { /* pass 1 validated the framing */
+            st = trit_fail(err, TRIT_ERR_FORMAT, "%s: malformed protobuf key", name);
+            break;
+        }
         if (!(wt == 2 && f == 1)) {
-            pb_skip(&r, wt);
+            if (!pb_skip(&r, wt)) { st = trit_fail(err, TRIT_ERR_FORMAT, "%s: truncated protobuf field", name); break; }
             continue;
         }
-        pb_bytes(&r, &sub);
+        if (!pb_bytes(&r, &sub)) { st = trit_fail(err, TRIT_ERR_FORMAT, "%s: truncated piece", name); break; }
         spm_piece pc;
         read_piece(sub, &pc);
         if (pc.n == 0 || pc.n > 4096) {
