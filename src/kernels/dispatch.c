@@ -4,10 +4,19 @@
 #include "kernels/kernels.h"
 
 static const trit_kernels k_scalar = {"scalar", trit_tmatmul_scalar, trit_dmatmul_scalar};
+#if defined(__x86_64__)
+static const trit_kernels k_avx2 = {"avx2", trit_tmatmul_avx2, trit_dmatmul_avx2};
+static const trit_kernels k_avx512 = {"avx512", trit_tmatmul_avx512, trit_dmatmul_avx512};
+#endif
 
-/* Returns the table for isa; levels without their own kernels yet use the
- * best lower table. */
+/* Returns the table for isa (the caller makes sure the CPU has that level);
+ * levels without their own kernels on this architecture use the scalar
+ * table. */
 const trit_kernels *trit_kernels_for(trit_isa isa) {
+#if defined(__x86_64__)
+    if (isa == TRIT_ISA_AVX512) return &k_avx512;
+    if (isa == TRIT_ISA_AVX2) return &k_avx2;
+#endif
     (void)isa;
     return &k_scalar;
 }

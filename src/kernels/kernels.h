@@ -53,6 +53,20 @@ void trit_tmatmul_scalar(const trit_tmat *w, float wdiv, const int8_t *xq, const
 void trit_dmatmul_scalar(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
                          int64_t n0, int64_t n1);
 
+#if defined(__x86_64__)
+/* x86 levels (kernels_avx2.c, kernels_avx512.c; call only when the CPU has the
+ * level): same contracts as the references above. tmatmul is bit-identical
+ * to trit_tmatmul_scalar; dmatmul agrees within float rounding. */
+void trit_tmatmul_avx2(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
+                       const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
+void trit_dmatmul_avx2(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
+                       int64_t n0, int64_t n1);
+void trit_tmatmul_avx512(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
+                         const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
+void trit_dmatmul_avx512(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
+                         int64_t n0, int64_t n1);
+#endif
+
 /* Reads row n of a dense matrix into f32. */
 void trit_dmat_row(const trit_dmat *w, int64_t n, float *out);
 

@@ -29,8 +29,8 @@ struct trit_ctx {
     trit_arena arena;
     /* activations, [n_batch][...] each (carved from the arena)             */
     float *x;                   /* residual stream [B][D]                    */
-    float *xn;                  /* normalized input of a linear [B][W]      */
-    int8_t *xq;                 /* its int8 quantization [B][W]             */
+    float *xn;                  /* normalized input of a linear [B][K], K <= W */
+    int8_t *xq;                 /* its int8 quantization [B][K]             */
     float *xs;                  /* per-token scale [B]                      */
     int32_t *xsum;              /* per-token sum of xq [B]                  */
     float *q, *k, *v;           /* [B][HD], [B][KVD], [B][KVD]              */
@@ -73,52 +73,37 @@ typedef struct {
 static void do_norm_quant(job *j, int64_t lo, int64_t hi) {
     trit_ctx *c = j->c;
     for (int64_t m = lo; m < hi; m++) {
-        float *xn = c->xn + m * c->width;
+        float *xn = c->xn + m * j->n; /* rows packed with stride n = the next linear's K */
         if (j->norm) nn_rmsnorm(xn, j->src + m * j->ld, j->w, j->n, c->m->cfg.eps);
         else memcpy(xn, j->src + m * j->ld, (size_t)j->n * sizeof(float));
-        if (j->quant) c->xs[m] = trit_act_quant(xn, j->n, c->xq + m * c->width, &c->xsum[m]);
+        if (j->quant) c->xs[m] = trit_act_quant(xn, j->n, c->xq + m * j->n, &c->xsum[m]);
     }
 }
 
-/* Thread ith's share of linear `lin` on M rows. The f32 input and its int8
- * quantization have row stride c->width; kernels take rows of stride K, so
- * when K < width the rows are passed one at a time. */
+/* Thread ith's share of linear `lin` on M rows. The f32 input rows (xn) and
+ * their int8 quantization (xq) have row stride lin->in (see do_norm_quant). */
 static void run_linear(trit_ctx *c, const trit_linear *lin, const float *in, float *y, int64_t M,
                        int ith, int nth) {
-    const int64_t W = c->width, N = lin->out;
+    const int64_t N = lin->out;
+    int64_t lo, hi;
     if (lin->kind == LIN_TERNARY) {
-        int64_t lo, hi;
         trit_split(lin->t.Q, ith, nth, 4, &lo, &hi);
-        if (lo < hi) {
-            if (W == lin->in) {
-                c->kern->tmatmul(&lin->t, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
-            } else {
-                for (int64_t m = 0; m < M; m++)
-                    c->kern->tmatmul(&lin->t, lin->wdiv, c->xq + m * W, c->xs + m, c->xsum + m, 1, y + m * N, N,
-                                     lo, hi);
-            }
-        }
-        if (lin->bias && lo < hi) {
+        if (lo >= hi) return;
+        c->kern->tmatmul(&lin->t, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
+        if (lin->bias)
             for (int64_t m = 0; m < M; m++)
                 for (int64_t g = 0; g < 4; g++)
                     for (int64_t q = lo; q < hi; q++) {
                         int64_t r = q + g * lin->t.Q;
                         if (r < N) y[m * N + r] += lin->bias[r];
                     }
-        }
     } else {
-        int64_t lo, hi;
         trit_split(N, ith, nth, 4, &lo, &hi);
-        if (lo < hi) {
-            if (W == lin->in) {
-                c->kern->dmatmul(&lin->d, in, M, y, N, lo, hi);
-            } else {
-                for (int64_t m = 0; m < M; m++) c->kern->dmatmul(&lin->d, in + m * W, 1, y + m * N, N, lo, hi);
-            }
-            if (lin->bias)
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
-        }
+        if (lo >= hi) return;
+        c->kern->dmatmul(&lin->d, in, M, y, N, lo, hi);
+        if (lin->bias)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
     }
 }
 
