@@ -28,6 +28,8 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Per-ISA kernel files get their own flags; the dispatcher picks at run time.
 $(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
+$(BUILD)/src/train/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
+$(BUILD)/src/train/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 
 .PHONY: all run test clean deps asan bench
 all: $(BUILD)/trit
@@ -76,10 +78,16 @@ test: deps
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit $(BUILD)/bench_kernels
+bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train
 
 $(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
+$(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
+$(BUILD)/bench_tokenize: bench/bench_tokenize.c $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a $(PCRE2_LIBS) $(LDLIBS)
 
 clean:
 	rm -rf build build-asan

@@ -136,6 +136,107 @@ float *trit_trainer_param(trit_trainer *t, const char *name, int64_t *numel);
 const float *trit_trainer_gradient(const trit_trainer *t, const char *name, int64_t *numel);
 int64_t trit_trainer_n_params(const trit_trainer *t);
 
+/* ------------------------------------------------------------------------ */
+/* Training state and the two halves of a step (src/train/trainer_state.c)   */
+/* ------------------------------------------------------------------------ */
+
+/* Optimizer steps taken so far: the 0-based index of the next step. */
+int64_t trit_trainer_get_step(const trit_trainer *t);
+
+/* Sets the step counter, when restoring a checkpoint: the schedule, the
+ * lambda ramp and AdamW's bias correction continue from `step` (>= 0). */
+void trit_trainer_set_step(trit_trainer *t, int64_t step);
+
+/* AdamW moment of the tensor called name: which = 0 is the first moment
+ * (PyTorch's exp_avg), 1 the second (exp_avg_sq). NULL if there is no such
+ * tensor or which is not 0 or 1; *numel (if not NULL) receives the size. */
+float *trit_trainer_moment(trit_trainer *t, const char *name, int which, int64_t *numel);
+
+/* First half of trit_trainer_step: gradients of the batch, clipped, and
+ * *stats (which must not be NULL) filled exactly as trit_trainer_step fills
+ * it; the parameters, the moments and the step counter are untouched. A
+ * non-finite loss or gradient norm returns TRIT_ERR_VALUE (stats filled).
+ * The caller decides whether to apply the step (trit_trainer_apply) or to
+ * drop it (simply not applying it: a spike guard). */
+trit_status trit_trainer_prepare(trit_trainer *t, const int32_t *ids, trit_train_stats *stats, trit_error *err);
+
+/* Second half: the AdamW update with the gradients held by the trainer
+ * (those of the last successful trit_trainer_prepare; trit_trainer_eval in
+ * between does not change them) and the schedule of the current step, then
+ * step + 1. prepare + apply equals trit_trainer_step bit for bit. */
+void trit_trainer_apply(trit_trainer *t);
+
+/* Shape of Hugging Face tensor i: rows x cols for a matrix; for a vector
+ * rows is its length and cols 0. Both 0 for an index out of range. */
+void trit_trainer_tensor_shape(const trit_trainer *t, size_t i, int64_t *rows, int64_t *cols);
+
+/* 1 if every parameter is finite (checked before a checkpoint is saved). */
+int trit_trainer_params_finite(const trit_trainer *t);
+
+/* ------------------------------------------------------------------------ */
+/* Model configuration as JSON (src/train/config_json.c)                     */
+/* ------------------------------------------------------------------------ */
+
+/* Reads a Hugging Face BitNet config.json text: hidden_size,
+ * intermediate_size, num_hidden_layers, num_attention_heads (required),
+ * num_key_value_heads (default: the heads), vocab_size (default 0: the
+ * caller picks), max_position_embeddings (default 0), rope_theta or
+ * rope_parameters.rope_theta (500000), rms_norm_eps (1e-5),
+ * tie_word_embeddings (false). model_type, if present, must be "bitnet" and
+ * hidden_act "relu2". `what` names the text in messages. */
+trit_status trit_train_config_from_json(const char *text, size_t len, const char *what, trit_train_config *cfg,
+                                        trit_error *err);
+
+/* The config as a Hugging Face BitNet config.json object (architectures,
+ * model_type, sizes, rope_theta, rms_norm_eps, tie_word_embeddings,
+ * hidden_act; no quantization_config). malloc'ed, NUL-terminated; NULL when
+ * out of memory. */
+char *trit_train_config_to_json(const trit_train_config *cfg);
+
+/* ------------------------------------------------------------------------ */
+/* Inference-side views and export to Hugging Face (src/train/export.c)      */
+/* ------------------------------------------------------------------------ */
+
+/* Logits of the trainer's forward pass (at the quantization strength of the
+ * next step) for batch x seq input ids (row-major, no target column):
+ * logits receives batch * seq * vocab floats, row-major. Gradients and
+ * parameters are untouched. */
+trit_status trit_trainer_logits(trit_trainer *t, const int32_t *ids, float *logits, trit_error *err);
+
+/* Weight format of an export. */
+typedef enum {
+    TRIT_EXPORT_PACKED = 0, /* quantization_mode offline: uint8 [out/4, in] ternary codes + weight_scale */
+    TRIT_EXPORT_MASTER = 1, /* quantization_mode online: the latent weights (absmean models only)         */
+    TRIT_EXPORT_BOTH = 2    /* packed in the folder, master weights in its subfolder bf16/ (f32/ with f32) */
+} trit_export_format;
+
+typedef struct {
+    trit_export_format format; /* default TRIT_EXPORT_PACKED                                     */
+    int f32;                   /* 1: embeddings, norms, lm_head (and master weights) in F32,
+                                  exactly the trainer's values; 0: BF16 (default)                 */
+    const char *tokenizer;     /* NULL, or a tokenizer.json file or a folder holding one:
+                                  tokenizer.json (+ tokenizer_config.json, special_tokens_map.json
+                                  when present) are copied into the folder                        */
+    int64_t bos_id, eos_id;    /* written to config.json and generation_config.json; -1: none    */
+    int64_t max_position;      /* max_position_embeddings; 0: the config's, else the sequence    */
+} trit_export_params;
+
+trit_export_params trit_export_default_params(void);
+
+/* Writes the model as a Hugging Face checkpoint folder out_dir that trit
+ * and transformers (BitNetForCausalLM) load: config.json (model_type
+ * bitnet, the bitnet quantization_config of the format; none for quant
+ * none, which is written as a dense model), generation_config.json,
+ * model.safetensors and the tokenizer files. Packed weights hold exactly
+ * the trainer's quantized weights at full strength: codes w + 1 in the
+ * row-group layout and a per-tensor F32 weight_scale read with the divide
+ * rule (y = x_q.w_q / (act_scale * weight_scale)). The master format is
+ * refused for absmedian and binary models (its readers ternarize with
+ * absmean). The folder is written as out_dir.partial-PID and renamed when
+ * complete; an existing non-empty out_dir is refused. */
+trit_status trit_trainer_export(const trit_trainer *t, const char *out_dir, const trit_export_params *p,
+                                trit_error *err);
+
 #ifdef __cplusplus
 }
 #endif

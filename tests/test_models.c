@@ -280,12 +280,61 @@ static void test_context_limits(void) {
     trit_model_free(m);
 }
 
+/* The 8-bit lm_head stays close to the exact one (its error is the price of
+ * half the bytes per token) and keeps greedy choices on these models. */
+static void test_q8_head_close(void) {
+    for (size_t mi = 0; mi < N_MODELS; mi++) {
+        char dir[512];
+        snprintf(dir, sizeof dir, TT_FIXTURES "/models/%s", MODELS[mi]);
+        trit_model_params mp = trit_model_default_params();
+        mp.lm_head_format = TRIT_HEAD_Q8;
+        trit_model *q = NULL, *e = load_model(MODELS[mi], 0);
+        trit_error err = {0};
+        trit_status st = trit_model_load(dir, &mp, &q, &err);
+        trit_model_info ei;
+        if (e) trit_model_get_info(e, &ei);
+        if (e && ei.hidden_size % 32 != 0) { /* groups of 32 need hidden % 32 == 0: refused clearly */
+            CHECK(st == TRIT_ERR_UNSUPPORTED && strstr(err.msg, "divisible by 32"), "%s: %s", MODELS[mi], err.msg);
+            trit_model_free(q);
+            trit_model_free(e);
+            continue;
+        }
+        CHECK(st == TRIT_OK, "%s", err.msg);
+        if (!q || !e) { trit_model_free(q); trit_model_free(e); continue; }
+        trit_model_info info;
+        trit_model_get_info(q, &info);
+        CHECK(!strncmp(info.lm_head_format, "q8", 2), "head format %s", info.lm_head_format);
+        int32_t ids[23];
+        for (int i = 0; i < 23; i++) ids[i] = (int32_t)((i * 131 + 7) % info.vocab_size);
+        float *a = run_logits(e, ids, 23, 23, 512, 2), *b = run_logits(q, ids, 23, 23, 512, 2);
+        double mx = 0, d = max_diff(a, b, (size_t)(23 * info.vocab_size));
+        int same = 0;
+        for (int64_t i = 0; i < 23 * info.vocab_size; i++) mx = fabs(a[i]) > mx ? fabs(a[i]) : mx;
+        for (int r = 0; r < 23; r++) {
+            int64_t ia = 0, ib = 0;
+            for (int64_t v = 1; v < info.vocab_size; v++) {
+                if (a[r * info.vocab_size + v] > a[r * info.vocab_size + ia]) ia = v;
+                if (b[r * info.vocab_size + v] > b[r * info.vocab_size + ib]) ib = v;
+            }
+            same += ia == ib;
+        }
+        printf("  %-20s q8 lm_head: max|diff| %.3g of max|logit| %.3g, argmax equal %d/23\n", MODELS[mi], d, mx, same);
+        CHECK(d <= 0.02 * mx, "%s: q8 head differs by %.3g", MODELS[mi], d);
+        CHECK(same >= 21, "%s: q8 head changed %d of 23 argmaxes", MODELS[mi], 23 - same);
+        free(a);
+        free(b);
+        trit_model_free(q);
+        trit_model_free(e);
+    }
+}
+
 int main(void) {
     RUN(test_logits_match_transformers);
     RUN(test_greedy_matches_transformers);
     RUN(test_scale_rule_is_checked);
     RUN(test_chunking_and_threads_agree);
     RUN(test_context_limits);
+    RUN(test_q8_head_close);
     printf("# worst logit error vs transformers: %.3g of max |logit|\n", worst_rel);
     return TT_END();
 }

@@ -301,8 +301,10 @@ static int same_params(trit_trainer *a, trit_trainer *b) {
     return same;
 }
 
-/* The matrix kernel sums in a fixed order in double: every kernel level
- * gives the same bits. */
+/* The matrix kernel computes every element as one float FMA chain in a
+ * fixed order (fmaf in the scalar reference, vfmadd in AVX2 / AVX-512) and
+ * the integer forward uses the bit-identical ternary kernels: every kernel
+ * level gives the same bits. */
 static void test_isa_levels_agree(void) {
     fixture fx;
     if (!load_fixture("absmean", &fx)) return;

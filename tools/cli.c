@@ -75,7 +75,13 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out) {
     return 1;
 }
 
-trit_model *cli_load_model(const char *cmd, const char *dir) {
+trit_model *cli_load_model(const char *cmd, const char *dir) { return cli_load_model_head(cmd, dir, NULL); }
+
+trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head) {
+    if (lm_head && strcmp(lm_head, "q8") && strcmp(lm_head, "stored")) {
+        cli_error(cmd, "--lm-head expects \"stored\" or \"q8\", got \"%s\"", lm_head);
+        return NULL;
+    }
     if (!dir) {
         cli_error(cmd, "no model given; use -m DIR (a Hugging Face folder with config.json and model.safetensors)");
         return NULL;
@@ -84,6 +90,7 @@ trit_model *cli_load_model(const char *cmd, const char *dir) {
     trit_error err = {0};
     trit_model_params mp = trit_model_default_params();
     if (getenv("TRIT_DEBUG_SCALE_MULTIPLY")) mp.weight_scale_multiply = 1; /* tests only */
+    if (lm_head && !strcmp(lm_head, "q8")) mp.lm_head_format = TRIT_HEAD_Q8;
     if (trit_model_load(dir, &mp, &m, &err) != TRIT_OK) {
         cli_error(cmd, "%s", err.msg);
         return NULL;

@@ -14,6 +14,10 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_synth(int argc, char **argv);  /* tools/cmd_synth.c: random-weight checkpoints */
 int cmd_bench(int argc, char **argv);  /* tools/cmd_bench.c: pp/tg tokens/s, like llama-bench */
+int cmd_chat(int argc, char **argv);   /* tools/cmd_chat.c: interactive chat with the model's chat template */
+int cmd_export(int argc, char **argv); /* tools/cmd_export.c: trained model -> Hugging Face folder */
+int cmd_tokenizer(int argc, char **argv); /* tools/cmd_tokenizer_train.c: `trit tokenizer train` */
+int cmd_train(int argc, char **argv);     /* tools/cmd_train.c: `trit train` (quantization-aware training) */
 
 /* Prints "trit <cmd>: error: <msg>" to stderr; returns 1. */
 int cli_error(const char *cmd, const char *fmt, ...);
@@ -29,6 +33,8 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out);
 
 /* Loads a model, printing a clear error on failure. NULL on failure. */
 trit_model *cli_load_model(const char *cmd, const char *dir);
+/* Same, with the --lm-head choice: NULL / "stored" (as in the file) or "q8". */
+trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head);
 
 /* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
 double cli_peak_rss_mib(void);

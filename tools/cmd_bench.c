@@ -29,6 +29,7 @@ static void usage(void) {
            "  -r N          repetitions after one warm-up (default 3)\n"
            "  --no-warmup   skip the warm-up repetition\n"
            "  --seed S      seed of the random prompt ids (default 1)\n"
+           "  --lm-head F   stored (default) or q8: 8-bit lm_head with a scale per 32 weights\n"
            "  --json        also print the results as one JSON object on the last line of stdout\n"
            "Each repetition uses a fresh context; pp and tg are reported as mean +/- sd.\n");
 }
@@ -134,7 +135,7 @@ static const char *bench_short_name(const char *dir, char *buf, size_t len) {
  * on success, 1 after printing an error (bad option, model that does not
  * load, context that cannot be made, failed decode). */
 int cmd_bench(int argc, char **argv) {
-    const char *C = "bench", *dir = NULL;
+    const char *C = "bench", *dir = NULL, *lm_head = NULL;
     int64_t n_prompt = 128, n_gen = 64, n_threads = 0, reps = 3, seed = 1;
     int json = 0, warmup = 1;
     for (int i = 1; i < argc; i++) {
@@ -151,6 +152,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!cli_int(C, a, val, 1, 1000, &reps)) return 1; i++; }
         else if (!strcmp(a, "--seed")) { if (!cli_int(C, a, val, 0, INT64_MAX, &seed)) return 1; i++; }
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--lm-head")) { lm_head = val; i++; }
         else if (!strcmp(a, "--no-warmup")) warmup = 0;
         else return cli_error(C, "unknown option \"%s\" (see trit bench -h)", a);
     }
@@ -158,7 +160,7 @@ int cmd_bench(int argc, char **argv) {
     if (n_prompt == 0 && n_gen == 0) return cli_error(C, "nothing to measure: -p and -n are both 0");
 
     double t_load = trit_time_s();
-    trit_model *m = cli_load_model(C, dir);
+    trit_model *m = cli_load_model_head(C, dir, lm_head);
     if (!m) return 1;
     t_load = trit_time_s() - t_load;
     trit_model_info info;
@@ -235,13 +237,15 @@ int cmd_bench(int argc, char **argv) {
         printf("| %-20.20s | %10s | %8s | %-7s | %7d | %7s | %11.2f ± %6.2f |\n", name, size, params, trit_isa_name(),
                threads, test, tg_m, tg_sd);
     }
-    printf("\n%s: %s, load %.3f s, weights %.1f MiB (files %.1f MiB), KV cache %.1f MiB for %lld positions\n", name,
-           info.weight_format, t_load, wmib, fmib, kv_mib, (long long)n_ctx);
+    printf("\n%s: %s, lm_head %s, load %.3f s, weights %.1f MiB (files %.1f MiB), KV cache %.1f MiB for %lld positions\n", name,
+           info.weight_format, info.lm_head_format, t_load, wmib, fmib, kv_mib, (long long)n_ctx);
     if (n_gen > 0) printf("tg effective bandwidth: %.2f GB/s (weight bytes x tokens/s)\n", gbs);
     printf("peak RSS: %.1f MiB (%.2fx weights + KV cache)\n", rss, rss / (wmib + kv_mib));
 
     if (json) {
         int ok = json_sb_puts(&js, "{\"model\":") && json_sb_quote(&js, dir, strlen(dir)) &&
+                 json_sb_puts(&js, ",\"lm_head\":") &&
+                 json_sb_quote(&js, info.lm_head_format, strlen(info.lm_head_format)) &&
                  json_sb_puts(&js, ",\"weight_format\":") &&
                  json_sb_quote(&js, info.weight_format, strlen(info.weight_format)) &&
                  json_sb_printf(&js, ",\"arch\":\"%s\",\"isa\":\"%s\",\"threads\":%d,"

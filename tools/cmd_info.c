@@ -35,6 +35,7 @@ int cmd_info(int argc, char **argv) {
            (long long)in.n_kv_heads, (long long)in.head_dim);
     printf("rope theta:     %g, rms_norm_eps %g, max positions %lld\n", in.rope_theta, in.rms_norm_eps,
            (long long)in.max_position);
+    printf("lm_head:        %s\n", in.lm_head_format);
     printf("embeddings:     %s\n", in.tied_embeddings ? "tied (lm_head = embed_tokens)" : "separate lm_head");
     printf("bos / eos:      %lld /", (long long)in.bos_id);
     for (int i = 0; i < in.n_eos; i++) printf(" %lld", (long long)in.eos_ids[i]);

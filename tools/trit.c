@@ -13,11 +13,15 @@ typedef struct {
 
 static const subcommand cmds[] = {
     {"generate", cmd_generate, "generate text from a prompt (-m DIR -p TEXT | --ids \"1 2 3\")"},
+    {"chat", cmd_chat, "chat interactively with the model's chat template (-m DIR [--system TEXT] [-n N])"},
     {"logits", cmd_logits, "write float32 logits of every position to a file (-m DIR --ids ... -o FILE)"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin (-m PATH [--bos] [--special])"},
     {"detokenize", cmd_detokenize, "print the text of token ids (-m PATH --ids \"1 2 3\" [--special])"},
     {"info", cmd_info, "describe a model: architecture, sizes, formats, memory (-m DIR)"},
     {"bench", cmd_bench, "prompt and generation speed, like llama-bench (-m DIR [-p 128 -n 64 -r 3 --json])"},
+    {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer (train --vocab-size N -o DIR FILES...)"},
+    {"train", cmd_train, "train a ternary model on text (-o RUN_DIR --tokenizer PATH --data FILES [--resume])"},
+    {"export", cmd_export, "write a trained model as a Hugging Face folder (--checkpoint RUN_DIR -o DIR)"},
     {"synth", cmd_synth, "write a random-weight checkpoint of a known shape (--shape 2b4t -o DIR)"},
 };
 

@@ -442,6 +442,13 @@ int64_t st_file_size(const st_file *f) { return f ? (int64_t)f->map_size : 0; }
 
 const char *st_path(const st_file *f) { return f ? f->path : NULL; }
 
+/* See safetensors.h. The header document stays parsed while f is open. */
+const char *st_metadata(const st_file *f, const char *key) {
+    if (!f || !f->doc) return NULL;
+    const json_value *m = json_get(json_root(f->doc), "__metadata__");
+    return json_str(json_get(m, key));
+}
+
 /* ======================================================================== */
 /* Sets of files (sharded checkpoints)                                       */
 /* ======================================================================== */

@@ -42,6 +42,9 @@ const st_tensor *st_get(const st_file *f, size_t i);
 const st_tensor *st_find(const st_file *f, const char *name);
 int64_t st_file_size(const st_file *f);
 const char *st_path(const st_file *f);
+/* Value of key in the header's "__metadata__" (always strings), or NULL.
+ * Owned by f, valid until st_close. */
+const char *st_metadata(const st_file *f, const char *key);
 
 const char *st_dtype_name(st_dtype t);
 size_t st_dtype_size(st_dtype t); /* 0 for unknown */

@@ -2,6 +2,7 @@
  * kernels_scalar.c - plain C reference kernels. Written so that compilers can
  * vectorize the inner loops, but with no ISA-specific code.
  */
+#include <math.h>
 #include <string.h>
 #include "kernels/kernels.h"
 
@@ -94,5 +95,46 @@ void trit_dmatmul_scalar(const trit_dmat *w, const float *x, int64_t M, float *y
             continue;
         }
         for (int64_t m = 0; m < M; m++) y[m * ldy + n] = dot_f32(x + m * K, wr, K);
+    }
+}
+
+/* ==== 8-bit groups ==== */
+
+/* See kernels.h. Rows are read with trit_dmat_row (any float dtype). */
+void trit_q8_quantize(const trit_dmat *w, int8_t *q, float *d) {
+    const int64_t K = w->K, G = K / TRIT_Q8_GROUP;
+    float row[TRIT_Q8_GROUP];
+    for (int64_t n = 0; n < w->N; n++) {
+        for (int64_t g = 0; g < G; g++) {
+            trit_dmat sub = {1, TRIT_Q8_GROUP, w->dtype, NULL};
+            size_t es = w->dtype == ST_F32 ? 4 : 2;
+            sub.data = (const uint8_t *)w->data + ((size_t)n * (size_t)K + (size_t)g * TRIT_Q8_GROUP) * es;
+            trit_dmat_row(&sub, 0, row);
+            float amax = 0;
+            for (int i = 0; i < TRIT_Q8_GROUP; i++) amax = fabsf(row[i]) > amax ? fabsf(row[i]) : amax;
+            float dd = amax / 127.0f, inv = dd > 0 ? 1.0f / dd : 0.0f;
+            d[n * G + g] = dd;
+            for (int i = 0; i < TRIT_Q8_GROUP; i++) q[n * K + g * TRIT_Q8_GROUP + i] = (int8_t)rintf(row[i] * inv);
+        }
+    }
+}
+
+/* Reference 8-bit matmul: per group, sum of q*x in float times the scale. */
+void trit_q8matmul_scalar(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
+                          int64_t n0, int64_t n1) {
+    const int64_t K = w->K, G = K / TRIT_Q8_GROUP;
+    for (int64_t n = n0; n < n1; n++) {
+        const int8_t *q = w->q + n * K;
+        const float *d = w->d + n * G;
+        for (int64_t m = 0; m < M; m++) {
+            const float *xm = x + m * K;
+            float acc = 0;
+            for (int64_t g = 0; g < G; g++) {
+                float s[8] = {0};
+                for (int i = 0; i < TRIT_Q8_GROUP; i++) s[i & 7] += (float)q[g * TRIT_Q8_GROUP + i] * xm[g * TRIT_Q8_GROUP + i];
+                acc += d[g] * (((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7])));
+            }
+            y[m * ldy + n] = acc;
+        }
     }
 }

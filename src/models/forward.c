@@ -97,6 +97,9 @@ static void run_linear(trit_ctx *c, const trit_linear *lin, const float *in, flo
                         int64_t r = q + g * lin->t.Q;
                         if (r < N) y[m * N + r] += lin->bias[r];
                     }
+    } else if (lin->kind == LIN_Q8) {
+        trit_split(N, ith, nth, 4, &lo, &hi);
+        if (lo < hi) c->kern->q8matmul(&lin->q8, in, M, y, N, lo, hi);
     } else {
         trit_split(N, ith, nth, 4, &lo, &hi);
         if (lo >= hi) return;

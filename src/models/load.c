@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "models/model.h"
 #include "nn/ops.h"
 #include "quant/ternary.h"
@@ -243,7 +245,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
 /* ==== model ==== */
 
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {1, 0};
+    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED};
     return p;
 }
 
@@ -267,6 +269,7 @@ void trit_model_free(trit_model *m) {
     free(m->final_norm);
     free(m->inv_freq);
     free(m->lm_head.bias);
+    trit_aligned_free(m->lm_head.q8_owned);
     trit_config_free(&m->cfg);
     st_set_close(m->st);
     free(m->dir);
@@ -301,6 +304,40 @@ static int load_layer(loader *L, int64_t i) {
 #undef VEC
 #undef LIN
     return 1;
+}
+
+/* Replaces the dense lm_head by an 8-bit copy, then lets the kernel drop the
+ * now unneeded pages of the stored matrix (embedding rows fault back in from
+ * the page cache when looked up). */
+static trit_status head_to_q8(trit_model *m, trit_error *err) {
+    trit_linear *h = &m->lm_head;
+    const int64_t N = h->out, K = h->in;
+    if (K % TRIT_Q8_GROUP != 0)
+        return trit_fail(err, TRIT_ERR_UNSUPPORTED, "%s: --lm-head q8 needs hidden_size divisible by %d (it is %lld)",
+                         m->dir, TRIT_Q8_GROUP, (long long)K);
+    size_t qb = (size_t)(N * K), db = (size_t)(N * (K / TRIT_Q8_GROUP)) * sizeof(float);
+    uint8_t *buf = trit_aligned_alloc(qb + db);
+    if (!buf) return trit_fail(err, TRIT_ERR_NOMEM, "out of memory for the 8-bit lm_head (%.0f MiB)",
+                               (double)(qb + db) / 1048576.0);
+    /* chunks of rows: quantize, then release the stored pages just read, so
+     * peak memory stays near the final size */
+    const size_t es = h->d.dtype == ST_F32 ? 4 : 2;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const int64_t CH = 1024;
+    for (int64_t r0 = 0; r0 < N; r0 += CH) {
+        int64_t rn = N - r0 < CH ? N - r0 : CH;
+        const uint8_t *src = (const uint8_t *)h->d.data + (size_t)r0 * (size_t)K * es;
+        trit_dmat sub = {rn, K, h->d.dtype, src};
+        trit_q8_quantize(&sub, (int8_t *)buf + r0 * K, (float *)(buf + qb) + r0 * (K / TRIT_Q8_GROUP));
+        uintptr_t a = ((uintptr_t)src + pg - 1) & ~(pg - 1);
+        uintptr_t e = ((uintptr_t)src + (uintptr_t)rn * (uintptr_t)K * es) & ~(pg - 1);
+        if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
+    }
+    m->weight_bytes += (int64_t)(qb + db) - (int64_t)(N * K) * (h->d.dtype == ST_F32 ? 4 : 2); /* head read per token */
+    h->kind = LIN_Q8;
+    h->q8 = (trit_q8mat){N, K, (const int8_t *)buf, (const float *)(buf + qb)};
+    h->q8_owned = buf;
+    return TRIT_OK;
 }
 
 /* See trit.h. */
@@ -364,6 +401,7 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
         m->n_params += c->vocab * c->dim;
         m->weight_bytes += (int64_t)h->nbytes;
     }
+    if (m->params.lm_head_format == TRIT_HEAD_Q8 && (st = head_to_q8(m, err)) != TRIT_OK) goto fail;
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof(float));
     if (!m->inv_freq) { st = trit_fail(err, TRIT_ERR_NOMEM, "out of memory"); goto fail; }
     trit_rope_inv_freq(c, m->inv_freq);
@@ -380,6 +418,8 @@ void trit_model_get_info(const trit_model *m, trit_model_info *info) {
     const trit_config *c = &m->cfg;
     memset(info, 0, sizeof *info);
     info->arch = c->arch == ARCH_BITNET ? "bitnet" : "llama";
+    info->lm_head_format = m->lm_head.kind == LIN_Q8 ? "q8 (8-bit, scale per 32)"
+                         : m->lm_head.d.dtype == ST_BF16 ? "bf16" : m->lm_head.d.dtype == ST_F16 ? "f16" : "f32";
     info->weight_format = c->wfmt == WFMT_PACKED_OFFLINE ? "ternary, packed 2-bit (offline)"
                         : c->wfmt == WFMT_ONLINE ? "ternary from master weights (online)" : "dense float";
     info->vocab_size = c->vocab;

@@ -10,8 +10,9 @@
  * of candidate pairs whose stale entries are dropped when popped, so a word
  * of n symbols costs O(n log n) - SentencePiece text can be one long word.
  *
- * A small direct-mapped cache, owned by one encode call, remembers the ids
- * of recent short words.
+ * A small direct-mapped cache, owned by one encode call (or by a
+ * tok_encoder, across calls), remembers the ids of recent short words; it is
+ * looked at before anything else, the vocabulary map included.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,8 @@ void tok_ids_free(tok_ids *v) {
 /* Word cache                                                                */
 /* ======================================================================== */
 
-#define WC_SLOTS 4096
+#define WC_MIN_SLOTS 64
+#define WC_MAX_SLOTS 4096
 #define WC_KEY 22
 #define WC_IDS 8
 
@@ -62,11 +64,20 @@ typedef struct {
 } wc_slot;
 
 struct tok_wordcache {
-    wc_slot slot[WC_SLOTS];
+    size_t mask;
+    wc_slot slot[];
 };
 
-/* Contract: an empty cache, or NULL on no memory. */
-tok_wordcache *tok_wordcache_new(void) { return calloc(1, sizeof(tok_wordcache)); }
+/* Contract: an empty cache sized for a text of text_len bytes (a slot per
+ * 8 bytes, 64 to 4096 slots, so that short texts do not pay for zeroing a
+ * big one), or NULL on no memory. */
+tok_wordcache *tok_wordcache_new(size_t text_len) {
+    size_t n = WC_MIN_SLOTS;
+    while (n < WC_MAX_SLOTS && n * 8 < text_len) n *= 2;
+    tok_wordcache *c = calloc(1, sizeof *c + n * sizeof(wc_slot));
+    if (c) c->mask = n - 1;
+    return c;
+}
 
 /* Contract: releases the cache (NULL accepted). */
 void tok_wordcache_free(tok_wordcache *c) { free(c); }
@@ -93,6 +104,8 @@ static int cand_less(const cand *a, const cand *b) {
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
 }
 
+/* Contract: adds c to the binary heap h of *n entries (room checked by the
+ * caller). */
 static void heap_push(cand *h, size_t *n, cand c) {
     size_t i = (*n)++;
     while (i > 0) {
@@ -104,6 +117,7 @@ static void heap_push(cand *h, size_t *n, cand c) {
     h[i] = c;
 }
 
+/* Contract: removes and returns the first entry of the non-empty heap. */
 static cand heap_pop(cand *h, size_t *n) {
     cand top = h[0], last = h[--*n];
     size_t i = 0, m = *n;
@@ -212,21 +226,29 @@ static int emit_unknown(const tok_tokenizer *t, const uint8_t *w, size_t n, tok_
 trit_status tok_bpe_word(const tok_tokenizer *t, const uint8_t *w, size_t n,
                          tok_wordcache *cache, tok_ids *out, trit_error *err) {
     if (n == 0) return TRIT_OK;
-    if (t->ignore_merges) {
-        int32_t id = tok_vocab_get(t, w, n);
-        if (id >= 0) {
-            if (!tok_ids_push(out, id)) goto nomem;
+    /* The cache first: frequent words are found there without touching the
+     * (large, cache-missing) vocabulary map. */
+    wc_slot *slot = NULL;
+    uint64_t h = tok_hash(w, n);
+    if (cache && n <= WC_KEY) {
+        slot = &cache->slot[h & cache->mask];
+        if (slot->h == h && slot->klen == n && tok_bytes_eq(slot->key, w, n)) {
+            for (int i = 0; i < slot->nids; i++)
+                if (!tok_ids_push(out, slot->ids[i])) goto nomem;
             return TRIT_OK;
         }
     }
-    wc_slot *slot = NULL;
-    uint64_t h = 0;
-    if (cache && n <= WC_KEY) {
-        h = tok_hash(w, n);
-        slot = &cache->slot[h & (WC_SLOTS - 1)];
-        if (slot->klen == n && slot->h == h && memcmp(slot->key, w, n) == 0) {
-            for (int i = 0; i < slot->nids; i++)
-                if (!tok_ids_push(out, slot->ids[i])) goto nomem;
+    if (t->ignore_merges) {
+        int32_t id = tok_vocab_get_h(t, w, n, h);
+        if (id >= 0) {
+            if (!tok_ids_push(out, id)) goto nomem;
+            if (slot) {
+                slot->h = h;
+                slot->klen = (uint8_t)n;
+                slot->nids = 1;
+                memcpy(slot->key, w, n);
+                slot->ids[0] = id;
+            }
             return TRIT_OK;
         }
     }

@@ -11,8 +11,9 @@
  *   4. then through the pre-tokenizer steps in order, each step cutting
  *      its input into pieces handed one by one to the next step;
  *   5. each final piece is a word for BPE.
- * Working buffers and regex scratch live in an `enc` owned by the call, so
- * a tokenizer can encode on several threads at once.
+ * Working buffers, regex scratch and the word cache live in an `enc` owned
+ * by the call (tok_encode) or by the caller (tok_encoder, kept between
+ * calls), so a tokenizer can encode on several threads at once.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -328,11 +329,23 @@ static const uint8_t *sanitize(const uint8_t *s, size_t n, size_t *outn, uint8_t
     return c;
 }
 
-/* Contract: see tokenizer.h. On error out keeps the ids appended so far. */
-trit_status tok_encode(const tok_tokenizer *t, const char *text, size_t len, unsigned flags,
-                       tok_ids *out, trit_error *err) {
-    if (!t || !out || (!text && len))
-        return trit_fail(err, TRIT_ERR_ARG, "tok_encode: NULL argument");
+/* Contract: releases what e holds (not e itself). */
+static void enc_release(enc *e) {
+    for (int k = 0; k < TOK_MAX_PRETOK; k++) {
+        if (e->scratch[k]) e->t->rx->scratch_free(e->scratch[k]);
+        free(e->lvl[k].p);
+    }
+    free(e->nb[0].p);
+    free(e->nb[1].p);
+    tok_wordcache_free(e->cache);
+}
+
+/* Contract: encodes with the state in e (buffers, regex scratch and cache
+ * kept by the caller); see tok_encode. */
+static trit_status enc_run(enc *e, const char *text, size_t len, unsigned flags, tok_ids *out,
+                           trit_error *err) {
+    const tok_tokenizer *t = e->t;
+    if (!out || (!text && len)) return trit_fail(err, TRIT_ERR_ARG, "tok_encode: NULL argument");
     if ((flags & TOK_ADD_BOS) && t->bos_id >= 0 && !tok_ids_push(out, t->bos_id))
         return trit_fail(err, TRIT_ERR_NOMEM, "%s: out of memory while encoding", t->name);
     if (len == 0) return TRIT_OK;
@@ -340,20 +353,61 @@ trit_status tok_encode(const tok_tokenizer *t, const char *text, size_t len, uns
     size_t n;
     const uint8_t *s = sanitize((const uint8_t *)text, len, &n, &copy);
     if (!s) return trit_fail(err, TRIT_ERR_NOMEM, "%s: out of memory while encoding", t->name);
+    e->out = out;
+    e->err = err;
+    trit_status st = do_text(e, s, n, flags);
+    e->out = NULL;
+    e->err = NULL;
+    free(copy);
+    return st;
+}
+
+/* Contract: see tokenizer.h. On error out keeps the ids appended so far. */
+trit_status tok_encode(const tok_tokenizer *t, const char *text, size_t len, unsigned flags,
+                       tok_ids *out, trit_error *err) {
+    if (!t) return trit_fail(err, TRIT_ERR_ARG, "tok_encode: NULL argument");
     enc e;
     memset(&e, 0, sizeof e);
     e.t = t;
-    e.out = out;
-    e.err = err;
-    if (n >= CACHE_MIN_BYTES) e.cache = tok_wordcache_new(); /* NULL: no cache */
-    trit_status st = do_text(&e, s, n, flags);
-    for (int k = 0; k < TOK_MAX_PRETOK; k++) {
-        if (e.scratch[k]) t->rx->scratch_free(e.scratch[k]);
-        free(e.lvl[k].p);
-    }
-    free(e.nb[0].p);
-    free(e.nb[1].p);
-    tok_wordcache_free(e.cache);
-    free(copy);
+    if (len >= CACHE_MIN_BYTES) e.cache = tok_wordcache_new(len); /* NULL: no cache */
+    trit_status st = enc_run(&e, text, len, flags, out, err);
+    enc_release(&e);
     return st;
+}
+
+/* ======================================================================== */
+/* Reusable encoder                                                          */
+/* ======================================================================== */
+
+struct tok_encoder {
+    enc e;
+};
+
+/* Contract: see tokenizer.h. The word cache has its largest size: it stays
+ * valid across texts (a word's ids depend on the tokenizer only). */
+tok_encoder *tok_encoder_new(const tok_tokenizer *t) {
+    if (!t) return NULL;
+    tok_encoder *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->e.t = t;
+    x->e.cache = tok_wordcache_new(SIZE_MAX);
+    if (!x->e.cache) {
+        free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Contract: see tokenizer.h. */
+void tok_encoder_free(tok_encoder *x) {
+    if (!x) return;
+    enc_release(&x->e);
+    free(x);
+}
+
+/* Contract: see tokenizer.h. */
+trit_status tok_encoder_encode(tok_encoder *x, const char *text, size_t len, unsigned flags,
+                               tok_ids *out, trit_error *err) {
+    if (!x) return trit_fail(err, TRIT_ERR_ARG, "tok_encoder_encode: NULL encoder");
+    return enc_run(&x->e, text, len, flags, out, err);
 }

@@ -128,26 +128,23 @@ static void rx_free(void *re) {
     free(r);
 }
 
-/* Contract: match data (and a JIT stack up to 1 MiB) for one thread; NULL
- * on no memory. */
+/* Contract: match data for one thread; NULL on no memory. The JIT stack
+ * (up to 1 MiB) is only made when a match needs more than the 32 KiB PCRE2
+ * gives by default: creating and freeing it maps and unmaps memory, which
+ * would dominate encoding many short texts. */
 static void *rx_scratch_new(void *re) {
     rx *r = re;
     rx_scratch *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->md = pcre2_match_data_create_from_pattern(r->code, NULL);
     s->mc = pcre2_match_context_create(NULL);
-    if (!s->md || !s->mc) goto fail;
-    if (r->jit) {
-        s->stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
-        if (!s->stack) goto fail;
-        pcre2_jit_stack_assign(s->mc, NULL, s->stack);
+    if (!s->md || !s->mc) {
+        pcre2_match_data_free(s->md);
+        pcre2_match_context_free(s->mc);
+        free(s);
+        return NULL;
     }
     return s;
-fail:
-    pcre2_match_data_free(s->md);
-    pcre2_match_context_free(s->mc);
-    free(s);
-    return NULL;
 }
 
 /* Contract: releases matching state (NULL accepted). */
@@ -166,6 +163,13 @@ static int rx_find(void *re, void *scratch, const char *s, size_t n, size_t from
     rx *r = re;
     rx_scratch *sc = scratch;
     int rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, sc->md, sc->mc);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && r->jit && !sc->stack) {
+        /* first match that needs a bigger JIT stack: make one, try again */
+        sc->stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+        if (!sc->stack) return -1;
+        pcre2_jit_stack_assign(sc->mc, NULL, sc->stack);
+        rc = pcre2_match(r->code, (PCRE2_SPTR)s, n, from, PCRE2_NO_UTF_CHECK, sc->md, sc->mc);
+    }
     if (rc == PCRE2_ERROR_NOMATCH) return 0;
     if (rc < 0) return -1;
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);

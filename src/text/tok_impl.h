@@ -175,6 +175,8 @@ static inline const uint8_t *tok_key(const tok_tokenizer *t, int32_t id, size_t 
 trit_status tok_build_vocab_map(tok_tokenizer *t, trit_error *err);
 /* Id of the model token with key s[0..n), or -1. */
 int32_t tok_vocab_get(const tok_tokenizer *t, const void *s, size_t n);
+/* The same with h = tok_hash(s, n) given. */
+int32_t tok_vocab_get_h(const tok_tokenizer *t, const void *s, size_t n, uint64_t h);
 
 /* Merge table. tok_merge_add keeps the first (lowest) rank of a pair. */
 int tok_merges_init(tok_pairmap *m, size_t expected);
@@ -198,6 +200,24 @@ static inline const tok_pair *tok_merge_get(const tok_pairmap *m, int32_t a, int
 uint32_t tok_byte_to_cp(uint8_t b);
 long tok_bytelevel_decode(const char *s, size_t len, uint8_t *out);
 
+/* 1 when a[0..n) == b[0..n): an inline compare for the short keys of the
+ * hot paths (a libc memcmp call costs more than the compare itself). */
+static inline int tok_bytes_eq(const void *a, const void *b, size_t n) {
+    const uint8_t *x = a, *y = b;
+    while (n >= 8) {
+        uint64_t u, v;
+        memcpy(&u, x, 8);
+        memcpy(&v, y, 8);
+        if (u != v) return 0;
+        x += 8;
+        y += 8;
+        n -= 8;
+    }
+    while (n--)
+        if (*x++ != *y++) return 0;
+    return 1;
+}
+
 /* Hash of a byte string (used by the maps and the word cache). */
 uint64_t tok_hash(const void *s, size_t n);
 
@@ -220,7 +240,7 @@ static inline size_t tok_utf8_lead_len(uint8_t c) {
 /* ======================================================================== */
 
 typedef struct tok_wordcache tok_wordcache;
-tok_wordcache *tok_wordcache_new(void);
+tok_wordcache *tok_wordcache_new(size_t text_len); /* sized for a text */
 void tok_wordcache_free(tok_wordcache *c);
 
 /* Appends the ids of word w[0..n) (after pre-tokenization) to out.

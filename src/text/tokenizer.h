@@ -20,7 +20,8 @@
  * is the PCRE2 implementation used by the tools and tests.
  *
  * A loaded tokenizer is immutable: tok_encode / tok_decode may be called
- * from several threads at once. A tok_decoder is one stream's state.
+ * from several threads at once. A tok_decoder is one stream's state, a
+ * tok_encoder one thread's.
  */
 #ifndef TRIT_TOKENIZER_H
 #define TRIT_TOKENIZER_H
@@ -132,6 +133,17 @@ void tok_ids_free(tok_ids *v);
  * TOK_PARSE_SPECIAL. */
 trit_status tok_encode(const tok_tokenizer *t, const char *text, size_t len,
                        unsigned flags, tok_ids *out, trit_error *err);
+
+/* A reusable encoding state for one thread: keeps the regex scratch, the
+ * buffers and a cache of word ids between calls, so that encoding many
+ * short texts (lines of a data set, chat turns) costs no per-call setup and
+ * frequent words are found in the cache. Ids are those of tok_encode. */
+typedef struct tok_encoder tok_encoder;
+
+tok_encoder *tok_encoder_new(const tok_tokenizer *t); /* NULL on no memory */
+void tok_encoder_free(tok_encoder *e);
+trit_status tok_encoder_encode(tok_encoder *e, const char *text, size_t len,
+                               unsigned flags, tok_ids *out, trit_error *err);
 
 /* ======================================================================== */
 /* Decoding                                                                  */

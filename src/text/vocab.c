@@ -160,15 +160,21 @@ trit_status tok_build_vocab_map(tok_tokenizer *t, trit_error *err) {
 /* Contract: id of the token with key s[0..n) (any non-hole type), or -1. */
 int32_t tok_vocab_get(const tok_tokenizer *t, const void *s, size_t n) {
     if (!t->vocab.slot || n == 0) return -1;
-    uint64_t h = tok_hash(s, n);
+    return tok_vocab_get_h(t, s, n, tok_hash(s, n));
+}
+
+/* Contract: tok_vocab_get with h = tok_hash(s, n) already computed. */
+int32_t tok_vocab_get_h(const tok_tokenizer *t, const void *s, size_t n, uint64_t h) {
+    if (!t->vocab.slot || n == 0) return -1;
     size_t i = (size_t)h & t->vocab.mask;
     for (;;) {
         tok_strslot sl = t->vocab.slot[i];
         if (sl.id1 == 0) return -1;
-        const tok_entry *e = &t->ent[sl.id1 - 1];
-        if (sl.hash == (uint32_t)(h >> 32) && e->key_len == n &&
-            memcmp(t->pool.p + e->key_off, s, n) == 0)
-            return (int32_t)(sl.id1 - 1);
+        if (sl.hash == (uint32_t)(h >> 32)) {
+            const tok_entry *e = &t->ent[sl.id1 - 1];
+            if (e->key_len == n && tok_bytes_eq(t->pool.p + e->key_off, s, n))
+                return (int32_t)(sl.id1 - 1);
+        }
         i = (i + 1) & t->vocab.mask;
     }
 }

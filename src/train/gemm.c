@@ -1,147 +1,136 @@
 /*
  * gemm.c - the one matrix-multiply kernel of the trainer:
  *     C (M, Nc) (+)= A (M, K) @ B (K, Nc)
- * with every C element accumulated over k = 0..K-1 IN ORDER in one double
- * accumulator and rounded to float once. Products of two floats are exact in
- * double, so the result does not depend on FMA contraction, on the vector
- * width, on tiling or on the thread count: every ISA variant and every split
- * gives bit-identical output.
+ * in float32, every C element computed as ONE fused multiply-add chain over
+ * k = 0..K-1 in order:
+ *     c = accumulate ? C_old : 0;  for k: c = fma(A[m][k], B[k][j], c)
+ * The value of an element therefore depends on nothing but its inputs: not
+ * on the tiling, the cache blocking, the thread that computes it or the
+ * vector width. Every kernel level (the scalar reference here with fmaf,
+ * the AVX2 and AVX-512 micro-kernels in gemm_avx2.c / gemm_avx512.c with
+ * their FMA instructions) gives bit-identical output, and so does any split
+ * of the output over threads.
  *
- * A is addressed with two strides (element (m, k) at A[m*sam + k*sak]) so
- * the same kernel serves X @ W^T (with W transposed), dY @ W and dY^T @ X.
- * Tiles of 4 rows x 16 columns keep 8 vectors of 8 doubles in registers;
- * the code uses GCC vector extensions and is compiled once per ISA
- * (AVX-512, AVX2, baseline) with run-time selection.
+ * Structure (BLIS-style): for each block of KC k-values and NC columns, B is
+ * packed into NR-wide k-major panels (zero padded); then for each block of
+ * MC rows and each panel, the micro-kernel computes MR x NR tiles of C,
+ * reading A in place through its two strides (a row block of A stays in the
+ * L2 cache while the panels sweep over it), loading the tile from C (or
+ * starting from zero for the first k block when not accumulating) and
+ * storing only the valid rows and columns. Carrying the accumulator through
+ * C between k blocks keeps the order of the chain: a float stored and
+ * reloaded is the same float.
  */
+#include <math.h>
 #include <string.h>
 #include "train/train_ops.h"
 
-#define MR 4   /* rows of a register tile    */
-#define NR 16  /* columns of a register tile */
+/* ==== scalar reference micro-kernel ==== */
 
-typedef double v8d __attribute__((vector_size(64)));
-typedef float v8f __attribute__((vector_size(32)));
+enum { SC_MR = 4, SC_NR = 16 };
+
+/* See the tr_ukernel_fn contract in train_ops.h; fmaf gives the same
+ * correctly rounded fused multiply-add as the vector instructions. */
+static void ukr_scalar(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *bp, float *c, int64_t ldc,
+                       int mr, int nr, int load_c) {
+    float acc[SC_MR][SC_NR];
+    for (int i = 0; i < SC_MR; i++)
+        for (int j = 0; j < SC_NR; j++) acc[i][j] = load_c && i < mr && j < nr ? c[i * ldc + j] : 0.0f;
+    for (int64_t k = 0; k < kc; k++, a += sak, bp += SC_NR)
+        for (int i = 0; i < mr; i++) {
+            float av = a[i * sam];
+            for (int j = 0; j < SC_NR; j++) acc[i][j] = fmaf(av, bp[j], acc[i][j]);
+        }
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = acc[i][j];
+}
+
+/* ==== micro-kernel table ==== */
 
 typedef struct {
-    float *C;
-    const float *A, *B;
-    int64_t ldc, sam, sak, ldb, M, K;
-    int accumulate;
-} gemm_args;
+    int mr, nr;
+    tr_ukernel_fn fn;
+} ukr_desc;
 
-/* ==== kernel body (instantiated per ISA) ==== */
-
-/* Macros rather than functions: a function returning a 64-byte vector
- * would change the ABI between the ISA variants. */
-
-/* v (v8d) = the 8 floats at p (any alignment) as doubles. */
-#define LOAD8(v, p) do { v8f f_; memcpy(&f_, (p), sizeof f_); (v) = __builtin_convertvector(f_, v8d); } while (0)
-
-/* Stores acc (v8d) as 8 floats at p, added to their old values if accum. */
-#define STORE8(p, acc, accum) do { v8d s_ = (acc); if (accum) { v8d o_; LOAD8(o_, (p)); s_ += o_; } \
-        v8f f_ = __builtin_convertvector(s_, v8f); memcpy((p), &f_, sizeof f_); } while (0)
-
-/* One full MR x NR tile at C (rows m.., columns j..). */
-static inline __attribute__((always_inline)) void tile_full(const gemm_args *g, int64_t m, int64_t j) {
-    v8d c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-    const float *a = g->A + m * g->sam, *b = g->B + j;
-    const int64_t sam = g->sam, sak = g->sak, ldb = g->ldb;
-    for (int64_t k = 0; k < g->K; k++, a += sak, b += ldb) {
-        v8d b0, b1;
-        LOAD8(b0, b);
-        LOAD8(b1, b + 8);
-        double a0 = a[0], a1 = a[sam], a2 = a[2 * sam], a3 = a[3 * sam];
-        c00 += a0 * b0;
-        c01 += a0 * b1;
-        c10 += a1 * b0;
-        c11 += a1 * b1;
-        c20 += a2 * b0;
-        c21 += a2 * b1;
-        c30 += a3 * b0;
-        c31 += a3 * b1;
-    }
-    float *c = g->C + m * g->ldc + j;
-    STORE8(c, c00, g->accumulate);
-    STORE8(c + 8, c01, g->accumulate);
-    c += g->ldc;
-    STORE8(c, c10, g->accumulate);
-    STORE8(c + 8, c11, g->accumulate);
-    c += g->ldc;
-    STORE8(c, c20, g->accumulate);
-    STORE8(c + 8, c21, g->accumulate);
-    c += g->ldc;
-    STORE8(c, c30, g->accumulate);
-    STORE8(c + 8, c31, g->accumulate);
+/* The micro-kernel of kernel level isa (levels without one use the scalar
+ * reference). */
+static ukr_desc ukr_for(trit_isa isa) {
+#if defined(__x86_64__)
+    if (isa == TRIT_ISA_AVX512) return (ukr_desc){TR_UKR_AVX512_MR, TR_UKR_AVX512_NR, tr_ukr_avx512};
+    if (isa == TRIT_ISA_AVX2) return (ukr_desc){TR_UKR_AVX2_MR, TR_UKR_AVX2_NR, tr_ukr_avx2};
+#endif
+    (void)isa;
+    return (ukr_desc){SC_MR, SC_NR, ukr_scalar};
 }
 
-/* One row m, 8 columns from j (the column tail of 8-wide panels). */
-static inline __attribute__((always_inline)) void tile_row8(const gemm_args *g, int64_t m, int64_t j) {
-    v8d acc = {0};
-    const float *a = g->A + m * g->sam, *b = g->B + j;
-    for (int64_t k = 0; k < g->K; k++, a += g->sak, b += g->ldb) {
-        v8d bv;
-        LOAD8(bv, b);
-        acc += a[0] * bv;
-    }
-    STORE8(g->C + m * g->ldc + j, acc, g->accumulate);
-}
+/* ==== packing ==== */
 
-/* One element (row m, column j): the same ordered double sum. */
-static inline __attribute__((always_inline)) void tile_one(const gemm_args *g, int64_t m, int64_t j) {
-    double acc = 0;
-    const float *a = g->A + m * g->sam, *b = g->B + j;
-    for (int64_t k = 0; k < g->K; k++, a += g->sak, b += g->ldb) acc += (double)a[0] * b[0];
-    float *c = g->C + m * g->ldc + j;
-    *c = g->accumulate ? (float)((double)*c + acc) : (float)acc;
-}
-
-/* Columns [j0, j1) of C: 16-column panels (B panel reused by all rows),
- * then 8-column and single-column tails; rows in tiles of 4 then singles. */
-static inline __attribute__((always_inline)) void gemm_body(const gemm_args *g, int64_t j0, int64_t j1) {
-    int64_t j = j0;
-    for (; j + NR <= j1; j += NR) {
-        int64_t m = 0;
-        for (; m + MR <= g->M; m += MR) tile_full(g, m, j);
-        for (; m < g->M; m++) {
-            tile_row8(g, m, j);
-            tile_row8(g, m, j + 8);
+/* bp (ceil(nc/nr) panels of kc x nr, k-major) = B[k0 .. k0+kc, j0 .. j0+nc]
+ * of op, columns past nc zero. */
+static void pack_b(float *bp, const tr_gemm_op *op, int64_t k0, int64_t kc, int64_t j0, int64_t nc, int nr) {
+    const int64_t sbk = op->sbk, sbn = op->sbn;
+    for (int64_t jj = 0; jj < nc; jj += nr, bp += kc * nr) {
+        int64_t cols = nc - jj < nr ? nc - jj : nr;
+        const float *src = op->B + k0 * sbk + (j0 + jj) * sbn;
+        if (sbn == 1) { /* rows of B contiguous */
+            for (int64_t k = 0; k < kc; k++) {
+                float *dst = bp + k * nr;
+                memcpy(dst, src + k * sbk, (size_t)cols * sizeof(float));
+                for (int64_t j = cols; j < nr; j++) dst[j] = 0.0f;
+            }
+        } else { /* columns of B contiguous (or any strides): transpose in */
+            for (int64_t j = 0; j < cols; j++) {
+                const float *col = src + j * sbn;
+                for (int64_t k = 0; k < kc; k++) bp[k * nr + j] = col[k * sbk];
+            }
+            for (int64_t k = 0; cols < nr && k < kc; k++)
+                for (int64_t j = cols; j < nr; j++) bp[k * nr + j] = 0.0f;
         }
     }
-    for (; j + 8 <= j1; j += 8)
-        for (int64_t m = 0; m < g->M; m++) tile_row8(g, m, j);
-    for (; j < j1; j++)
-        for (int64_t m = 0; m < g->M; m++) tile_one(g, m, j);
 }
 
-#if defined(__GNUC__) && defined(__x86_64__)
-__attribute__((target("avx512f,avx512dq,avx2,fma"))) static void gemm_avx512(const gemm_args *g, int64_t j0,
-                                                                              int64_t j1) {
-    gemm_body(g, j0, j1);
-}
-__attribute__((target("avx2,fma"))) static void gemm_avx2(const gemm_args *g, int64_t j0, int64_t j1) {
-    gemm_body(g, j0, j1);
-}
-#endif
-
-static void gemm_base(const gemm_args *g, int64_t j0, int64_t j1) { gemm_body(g, j0, j1); }
-
-/* ==== entry ==== */
+/* ==== driver ==== */
 
 /* See train_ops.h. */
-void tr_gemm(trit_isa isa, float *C, int64_t ldc, const float *A, int64_t sam, int64_t sak, const float *B,
-             int64_t ldb, int64_t M, int64_t K, int64_t j0, int64_t j1, int accumulate) {
-    gemm_args g = {.C = C, .A = A, .B = B, .ldc = ldc, .sam = sam, .sak = sak, .ldb = ldb, .M = M, .K = K,
-                   .accumulate = accumulate};
-    if (j0 >= j1 || M <= 0) return;
-#if defined(__GNUC__) && defined(__x86_64__)
-    if (isa == TRIT_ISA_AVX512) {
-        gemm_avx512(&g, j0, j1);
+void tr_gemm(trit_isa isa, float *scratch, const tr_gemm_op *op, int64_t m0, int64_t m1, int64_t j0, int64_t j1) {
+    if (m0 >= m1 || j0 >= j1) return;
+    const ukr_desc u = ukr_for(isa);
+    const int64_t K = op->K, ldc = op->ldc;
+    if (K <= 0) { /* empty sum: C = 0, or unchanged when accumulating */
+        for (int64_t m = m0; !op->accumulate && m < m1; m++)
+            memset(op->C + m * ldc + j0, 0, (size_t)(j1 - j0) * sizeof(float));
         return;
     }
-    if (isa == TRIT_ISA_AVX2) {
-        gemm_avx2(&g, j0, j1);
-        return;
+    for (int64_t jc = j0; jc < j1; jc += TR_GEMM_NC) {
+        int64_t nc = j1 - jc < TR_GEMM_NC ? j1 - jc : TR_GEMM_NC;
+        for (int64_t pc = 0; pc < K; pc += TR_GEMM_KC) {
+            int64_t kc = K - pc < TR_GEMM_KC ? K - pc : TR_GEMM_KC;
+            int load_c = op->accumulate || pc > 0;
+            pack_b(scratch, op, pc, kc, jc, nc, u.nr);
+            for (int64_t ic = m0; ic < m1; ic += TR_GEMM_MC) {
+                int64_t mc = m1 - ic < TR_GEMM_MC ? m1 - ic : TR_GEMM_MC;
+                for (int64_t jr = 0; jr < nc; jr += u.nr) {
+                    int nr = (int)(nc - jr < u.nr ? nc - jr : u.nr);
+                    const float *bp = scratch + (jr / u.nr) * kc * u.nr;
+                    for (int64_t ir = ic; ir < ic + mc; ir += u.mr) {
+                        int mr = (int)(ic + mc - ir < u.mr ? ic + mc - ir : u.mr);
+                        u.fn(kc, op->A + ir * op->sam + pc * op->sak, op->sam, op->sak, bp,
+                             op->C + ir * ldc + jc + jr, ldc, mr, nr, load_c);
+                    }
+                }
+            }
+        }
     }
-#endif
-    gemm_base(&g, j0, j1);
+}
+
+/* See train_ops.h. Columns are split whenever every thread gets at least
+ * 128 of them: each thread then packs only its own part of B (A is read in
+ * place by all), so no element of B is packed twice. */
+void tr_gemm_part(int64_t M, int64_t Nc, int ith, int nth, int64_t *m0, int64_t *m1, int64_t *j0, int64_t *j1) {
+    *m0 = 0;
+    *m1 = M;
+    *j0 = 0;
+    *j1 = Nc;
+    if (Nc >= 128 * (int64_t)nth || Nc >= M) trit_split(Nc, ith, nth, 64, j0, j1);
+    else trit_split(M, ith, nth, 48, m0, m1);
 }

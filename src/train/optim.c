@@ -4,6 +4,16 @@
  * torch.nn.utils.clip_grad_norm_, the versions that made the reference
  * fixtures) operation by operation in float32.
  */
+
+/* The AdamW loop vectorizes only when sqrtf needs no errno and comparisons
+ * cannot trap (the square root of v >= 0 never sets errno; trit never
+ * enables floating-point traps): results are unchanged.
+ * (Set before the includes, so that the headers' inline helpers get the
+ * same options and are inlined.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno", "no-trapping-math")
+#endif
+
 #include <math.h>
 #include "train/train_ops.h"
 
@@ -61,6 +71,8 @@ typedef struct {
     float *g, *p, *m, *v;
     const float *grad;
     size_t n;
+    int64_t chunk;        /* elements per chunk of the sum of squares */
+    double *partial;      /* one sum per chunk                        */
     float coef;
     float decay, one_b1, b2, one_b2, bc2_sqrt, eps, neg_step;
 } opt_task;
@@ -72,12 +84,31 @@ static void scale_task(void *arg, int ith, int nth) {
     for (int64_t i = lo; i < hi; i++) a->g[i] *= a->coef;
 }
 
-/* See train_ops.h. The sum of squares is exact-ish in double (one serial
- * pass, so independent of the thread count); as torch, the coefficient is
- * reciprocal(norm + 1e-6) * max_norm clamped to 1 and always applied. */
+/* Chunks of squares of this thread: partial[c] = sum over chunk c of g^2,
+ * in order, in double. */
+static void sumsq_task(void *arg, int ith, int nth) {
+    opt_task *a = arg;
+    int64_t nch = ((int64_t)a->n + a->chunk - 1) / a->chunk, lo, hi;
+    trit_split(nch, ith, nth, 1, &lo, &hi);
+    for (int64_t c = lo; c < hi; c++) {
+        int64_t i0 = c * a->chunk, i1 = i0 + a->chunk < (int64_t)a->n ? i0 + a->chunk : (int64_t)a->n;
+        double ss = 0;
+        for (int64_t i = i0; i < i1; i++) ss += (double)a->g[i] * a->g[i];
+        a->partial[c] = ss;
+    }
+}
+
+/* See train_ops.h. The sum of squares is taken in double over TR_SUM_CHUNKS
+ * fixed chunks (their sums added in order), so it does not depend on the
+ * thread count; as torch, the coefficient is reciprocal(norm + 1e-6) *
+ * max_norm clamped to 1 and always applied. */
 float tr_clip_grad_norm(trit_pool *pool, float *g, size_t n, double max_norm) {
-    double ss = 0;
-    for (size_t i = 0; i < n; i++) ss += (double)g[i] * g[i];
+    double partial[TR_SUM_CHUNKS], ss = 0;
+    int64_t chunk = ((int64_t)n + TR_SUM_CHUNKS - 1) / TR_SUM_CHUNKS;
+    if (chunk < 4096) chunk = 4096;
+    opt_task s = {.g = g, .n = n, .chunk = chunk, .partial = partial};
+    trit_pool_run(pool, sumsq_task, &s);
+    for (int64_t c = 0; c < ((int64_t)n + chunk - 1) / chunk; c++) ss += partial[c];
     float norm = (float)sqrt(ss);
     if (max_norm <= 0) return norm;
     float coef = (1.0f / (norm + 1e-6f)) * (float)max_norm;

@@ -149,7 +149,7 @@ static size_t layout_acts(trit_trainer *t, float *base) {
         {&a->losses, N}, {&a->tmp, N * W}, {&a->tmp2, N * D}, {&a->dres, N * D}, {&a->dxf, N * D},
         {&a->dlin, N * W}, {&a->dnorm, N * W}, {&a->dg, N * F}, {&a->du, N * F}, {&a->dq, N * HD},
         {&a->dk, N * KVD}, {&a->dv, N * KVD}, {&a->datt, BHTT}, {&a->wscratch, maxlin},
-        {&a->ascratch, (size_t)trit_pool_size(t->pool) * (size_t)(c->hd * t->T)},
+        {&a->gscratch, (size_t)trit_pool_size(t->pool) * (size_t)TR_GEMM_SCRATCH},
     };
     size_t off = 0;
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
@@ -171,21 +171,36 @@ int tr_model_alloc(trit_trainer *t) {
     t->grads_mem = trit_aligned_alloc(np * sizeof(float));
     t->adam_mem = trit_aligned_alloc(2 * np * sizeof(float));
     t->wq_mem = trit_aligned_alloc(np * sizeof(float));
-    t->wt_mem = trit_aligned_alloc(np * sizeof(float));
     t->acts_mem = trit_aligned_alloc(nacts * sizeof(float));
     size_t half = (size_t)(t->c.hd / 2) * (size_t)t->T;
     t->rope_cos = trit_aligned_alloc(half * sizeof(float));
     t->rope_sin = trit_aligned_alloc(half * sizeof(float));
     t->inputs = trit_aligned_alloc((size_t)t->N * sizeof(int32_t));
     t->targets = trit_aligned_alloc((size_t)t->N * sizeof(int32_t));
-    if (!t->params_mem || !t->grads_mem || !t->adam_mem || !t->wq_mem || !t->wt_mem || !t->acts_mem || !t->rope_cos ||
-        !t->rope_sin || !t->inputs || !t->targets || !build_tensor_list(t))
+    size_t packed = 0, maxlin = 0;
+    for (int i = 0; i < TR_N_PARAM_TENSORS; i++) {
+        int64_t L, R, C;
+        tr_param_shape(&t->c, i, &L, &R, &C);
+        t->wpack_off[i] = packed;
+        if (!tr_param_is_bitlinear(i)) continue;
+        packed += (size_t)(L * ((R + 3) / 4) * C);
+        if ((size_t)(R * C) > maxlin) maxlin = (size_t)(R * C);
+    }
+    t->wpack_mem = trit_aligned_alloc(packed);
+    t->wdiv = calloc((size_t)(TR_N_PARAM_TENSORS * t->c.L), sizeof(float));
+    t->wcodes = trit_aligned_alloc(maxlin);
+    t->xq8 = trit_aligned_alloc((size_t)(t->N * t->c.W));
+    t->xscale = trit_aligned_alloc((size_t)t->N * sizeof(float));
+    t->xsum = trit_aligned_alloc((size_t)t->N * sizeof(int32_t));
+    if (!t->params_mem || !t->grads_mem || !t->adam_mem || !t->wq_mem || !t->acts_mem || !t->rope_cos ||
+        !t->rope_sin || !t->inputs || !t->targets || !t->wpack_mem || !t->wdiv || !t->wcodes || !t->xq8 ||
+        !t->xscale || !t->xsum || !build_tensor_list(t))
         return 0;
+    memset(t->wpack_mem, 0x55, packed);
     memset(t->params_mem, 0, np * sizeof(float));
     memset(t->grads_mem, 0, np * sizeof(float));
     memset(t->adam_mem, 0, 2 * np * sizeof(float));
     memset(t->wq_mem, 0, np * sizeof(float));
-    memset(t->wt_mem, 0, np * sizeof(float));
     memset(t->acts_mem, 0, nacts * sizeof(float));
     memset(t->inputs, 0, (size_t)t->N * sizeof(int32_t));
     memset(t->targets, 0, (size_t)t->N * sizeof(int32_t));
@@ -194,7 +209,6 @@ int tr_model_alloc(trit_trainer *t) {
     tr_params_point(&t->m, t->adam_mem, t->sizes);
     tr_params_point(&t->v, t->adam_mem + np, t->sizes);
     tr_params_point(&t->wq, t->wq_mem, t->sizes);
-    tr_params_point(&t->wt, t->wt_mem, t->sizes);
     layout_acts(t, t->acts_mem);
     tr_rope_tables(t->rope_cos, t->rope_sin, t->T, t->c.hd, t->c.theta);
     return 1;
@@ -206,12 +220,17 @@ void tr_model_free(trit_trainer *t) {
     trit_aligned_free(t->grads_mem);
     trit_aligned_free(t->adam_mem);
     trit_aligned_free(t->wq_mem);
-    trit_aligned_free(t->wt_mem);
     trit_aligned_free(t->acts_mem);
     trit_aligned_free(t->rope_cos);
     trit_aligned_free(t->rope_sin);
     trit_aligned_free(t->inputs);
     trit_aligned_free(t->targets);
+    trit_aligned_free(t->wpack_mem);
+    free(t->wdiv);
+    trit_aligned_free(t->wcodes);
+    trit_aligned_free(t->xq8);
+    trit_aligned_free(t->xscale);
+    trit_aligned_free(t->xsum);
     for (size_t i = 0; t->names && i < t->n_tensors; i++) free(t->names[i]);
     free(t->names);
     free(t->tensor_param);
@@ -222,41 +241,58 @@ void tr_model_free(trit_trainer *t) {
 /* Forward                                                                   */
 /* ======================================================================== */
 
-/* W_q of every BitLinear (one scale per layer's matrix) into t->wq and its
- * transpose into t->wt; the transposed lm_head into t->wt too. */
-static void quantize_weights(trit_trainer *t, float lam) {
+/* W_q of every BitLinear (one scale per layer's matrix) into t->wq; with
+ * codes, also their packed ternary codes and divisors (integer forward). */
+static void quantize_weights(trit_trainer *t, float lam, int codes) {
     for (int i = 0; i < TR_N_PARAM_TENSORS; i++) {
         if (!tr_param_is_bitlinear(i)) continue;
         int64_t L, R, C;
         tr_param_shape(&t->c, i, &L, &R, &C);
         float *src = *tr_param_slot(&t->params, i), *dst = *tr_param_slot(&t->wq, i);
-        float *dt = *tr_param_slot(&t->wt, i);
         for (int64_t l = 0; l < L; l++) {
-            tr_quantize_weight(dst + l * R * C, src + l * R * C, R * C, t->p.quant, lam, t->acts.wscratch);
-            tr_transpose(t->pool, dt + l * R * C, dst + l * R * C, R, C);
+            tr_quantize_weight(t->pool, dst + l * R * C, codes ? t->wcodes : NULL, &t->wdiv[i * t->c.L + l],
+                               src + l * R * C, R * C, t->p.quant, lam, t->acts.wscratch);
+            if (codes) tr_pack_codes(t->pool, t->wpack_mem + t->wpack_off[i] + (size_t)(l * ((R + 3) / 4) * C), t->wcodes, R, C);
         }
     }
-    if (t->c.tied) tr_transpose(t->pool, t->wt.embed, t->params.embed, t->c.V, t->c.D);
-    else tr_transpose(t->pool, t->wt.lm_head, t->params.lm_head, t->c.V, t->c.D);
 }
 
 /* norm (N, C) of inp with gain w into the BitLinear input `xq` through the
- * activation quantizer (t->acts.tmp holds the unquantized rows). */
+ * activation quantizer (t->acts.tmp holds the unquantized rows); with
+ * codes, also the int8 codes into t->xq8 / xscale / xsum. */
 static void norm_quant(trit_trainer *t, float *xq, float *rstd, const float *inp, const float *w, int64_t C,
-                       float lam) {
+                       float lam, int codes) {
     tr_rmsnorm_forward(t->pool, t->acts.tmp, rstd, inp, w, t->N, C, t->c.eps);
-    tr_quantize_act(t->pool, xq, t->acts.tmp, t->N, C, t->p.quant, lam);
+    tr_quantize_act(t->pool, xq, t->acts.tmp, t->N, C, t->p.quant, lam, codes ? t->xq8 : NULL, t->xscale, t->xsum);
+}
+
+/* BitLinear i of layer l: out (N, OC) from the input xq (N, IC), through the
+ * integer kernel (on the codes norm_quant left) or the float product with
+ * the straight-through weight. */
+static void bitlinear(trit_trainer *t, const tr_exec *ex, int codes, int i, int64_t l, float *out, const float *xq,
+                      int64_t IC, int64_t OC) {
+    if (codes)
+        tr_bitlinear_forward_codes(ex, out, t->xq8, t->xscale, t->xsum,
+                                   t->wpack_mem + t->wpack_off[i] + (size_t)(l * ((OC + 3) / 4) * IC),
+                                   t->wdiv[i * t->c.L + l], t->N, IC, OC);
+    else
+        tr_bitlinear_forward(ex, out, xq, *tr_param_slot(&t->wq, i) + l * OC * IC, t->N, IC, OC);
 }
 
 /* See train_model.h. The quantization strength is that of step t->step. */
-double tr_model_forward(trit_trainer *t) {
+void tr_model_logits(trit_trainer *t) {
     const tr_config *c = &t->c;
     const int64_t N = t->N, D = c->D, F = c->F, HD = c->HD, KVD = c->KVD, BHTT = t->B * c->H * t->T * t->T;
-    tr_params *P = &t->params, *Qt = &t->wt;
+    tr_params *P = &t->params;
     tr_acts *a = &t->acts;
     trit_pool *pool = t->pool;
+    const tr_exec ex_ = {t->pool, t->isa, a->gscratch}, *ex = &ex_;
     const float lam = tr_lambda(&t->p, t->step);
-    quantize_weights(t, lam);
+    /* at full strength the BitLinears run on integer codes, exactly as
+     * trit's inference does (the float straight-through values, equal up to
+     * rounding, stay for the backward pass) */
+    const int ints = lam == 1.0f && t->p.quant != TRIT_QUANT_NONE;
+    quantize_weights(t, lam, ints);
     tr_embedding_forward(pool, a->x, t->inputs, P->embed, N, D);
     for (int64_t l = 0; l < c->L; l++) {
         float *x = a->x + l * N * D, *xnext = a->x + (l + 1) * N * D;
@@ -265,29 +301,35 @@ double tr_model_forward(trit_trainer *t) {
         float *n2q = a->n2q + l * N * D, *g = a->g + l * N * F, *u = a->u + l * N * F;
         float *glu = a->glu + l * N * F, *hq = a->hq + l * N * F;
         /* attention block */
-        norm_quant(t, n1q, a->rstd1 + l * N, x, P->attn_norm + l * D, D, lam);
-        tr_bitlinear_forward(pool, t->isa, q, n1q, Qt->wq + l * HD * D, N, D, HD);
-        tr_bitlinear_forward(pool, t->isa, k, n1q, Qt->wk + l * KVD * D, N, D, KVD);
-        tr_bitlinear_forward(pool, t->isa, v, n1q, Qt->wv + l * KVD * D, N, D, KVD);
+        norm_quant(t, n1q, a->rstd1 + l * N, x, P->attn_norm + l * D, D, lam, ints);
+        bitlinear(t, ex, ints, TP_WQ, l, q, n1q, D, HD);
+        bitlinear(t, ex, ints, TP_WK, l, k, n1q, D, KVD);
+        bitlinear(t, ex, ints, TP_WV, l, v, n1q, D, KVD);
         tr_rope_forward(pool, q, t->rope_cos, t->rope_sin, t->B, t->T, c->H, c->hd);
         tr_rope_forward(pool, k, t->rope_cos, t->rope_sin, t->B, t->T, c->KV, c->hd);
-        tr_attention_forward(pool, t->isa, at, att, a->ascratch, q, k, v, t->B, t->T, c->H, c->KV, c->hd);
-        norm_quant(t, aq, a->rstd_a + l * N, at, P->attn_sub_norm + l * HD, HD, lam);
-        tr_bitlinear_forward(pool, t->isa, a->tmp2, aq, Qt->wo + l * D * HD, N, HD, D);
+        tr_attention_forward(ex, at, att, q, k, v, t->B, t->T, c->H, c->KV, c->hd);
+        norm_quant(t, aq, a->rstd_a + l * N, at, P->attn_sub_norm + l * HD, HD, lam, ints);
+        bitlinear(t, ex, ints, TP_WO, l, a->tmp2, aq, HD, D);
         tr_residual_forward(pool, h, x, a->tmp2, N * D);
         /* feed-forward block */
-        norm_quant(t, n2q, a->rstd2 + l * N, h, P->ffn_norm + l * D, D, lam);
-        tr_bitlinear_forward(pool, t->isa, g, n2q, Qt->wgate + l * F * D, N, D, F);
-        tr_bitlinear_forward(pool, t->isa, u, n2q, Qt->wup + l * F * D, N, D, F);
+        norm_quant(t, n2q, a->rstd2 + l * N, h, P->ffn_norm + l * D, D, lam, ints);
+        bitlinear(t, ex, ints, TP_WGATE, l, g, n2q, D, F);
+        bitlinear(t, ex, ints, TP_WUP, l, u, n2q, D, F);
         tr_relu2_glu_forward(pool, glu, g, u, N * F);
-        norm_quant(t, hq, a->rstd_h + l * N, glu, P->ffn_sub_norm + l * F, F, lam);
-        tr_bitlinear_forward(pool, t->isa, a->tmp2, hq, Qt->wdown + l * D * F, N, F, D);
+        norm_quant(t, hq, a->rstd_h + l * N, glu, P->ffn_sub_norm + l * F, F, lam, ints);
+        bitlinear(t, ex, ints, TP_WDOWN, l, a->tmp2, hq, F, D);
         tr_residual_forward(pool, xnext, h, a->tmp2, N * D);
     }
-    const float *head_t = c->tied ? Qt->embed : Qt->lm_head;
+    const float *head = c->tied ? P->embed : P->lm_head;
     tr_rmsnorm_forward(pool, a->xf, a->rstdf, a->x + c->L * N * D, P->final_norm, N, D, c->eps);
-    tr_matmul_forward(pool, t->isa, a->logits, a->xf, head_t, N, D, c->V); /* lm_head: plain fp32 linear */
-    return tr_crossentropy_forward(pool, a->losses, a->logits, a->logits, t->targets, N, c->V);
+    tr_matmul_forward(ex, a->logits, a->xf, head, N, D, c->V); /* lm_head: plain fp32 linear */
+}
+
+/* See train_model.h. */
+double tr_model_forward(trit_trainer *t) {
+    tr_model_logits(t);
+    return tr_crossentropy_forward(t->pool, t->acts.losses, t->acts.logits, t->acts.logits, t->targets, t->N,
+                                   t->c.V);
 }
 
 /* ======================================================================== */
@@ -307,11 +349,12 @@ void tr_model_backward(trit_trainer *t) {
     tr_params *P = &t->params, *Q = &t->wq, *G = &t->grads;
     tr_acts *a = &t->acts;
     trit_pool *pool = t->pool;
+    const tr_exec ex_ = {t->pool, t->isa, a->gscratch}, *ex = &ex_;
     memset(t->grads_mem, 0, t->n_params * sizeof(float));
     /* loss, lm_head, final norm */
     tr_crossentropy_backward(pool, a->logits, a->logits, t->targets, N, c->V, 1.0f / (float)N);
     zero(a->dxf, N * D);
-    tr_matmul_backward(pool, t->isa, a->dxf, c->tied ? G->embed : G->lm_head, a->logits, a->xf,
+    tr_matmul_backward(ex, a->dxf, c->tied ? G->embed : G->lm_head, a->logits, a->xf,
                        c->tied ? P->embed : P->lm_head, N, D, c->V);
     zero(a->dres, N * D);
     tr_rmsnorm_backward(pool, a->dres, G->final_norm, a->dxf, a->x + c->L * N * D, P->final_norm, a->rstdf, N, D);
@@ -323,7 +366,7 @@ void tr_model_backward(trit_trainer *t) {
         const float *glu = a->glu + l * N * F, *hq = a->hq + l * N * F;
         /* feed-forward block: dres is d loss / d x_{l+1} = d/d h (pass-through) + the branch */
         zero(a->dlin, N * F);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wdown + l * D * F, a->dres, hq, Q->wdown + l * D * F, N, F, D);
+        tr_bitlinear_backward(ex, a->dlin, G->wdown + l * D * F, a->dres, hq, Q->wdown + l * D * F, N, F, D);
         zero(a->dnorm, N * F);
         tr_rmsnorm_backward(pool, a->dnorm, G->ffn_sub_norm + l * F, a->dlin, glu, P->ffn_sub_norm + l * F,
                             a->rstd_h + l * N, N, F);
@@ -331,27 +374,27 @@ void tr_model_backward(trit_trainer *t) {
         zero(a->du, N * F);
         tr_relu2_glu_backward(pool, a->dg, a->du, a->dnorm, g, u, N * F);
         zero(a->dlin, N * D);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wgate + l * F * D, a->dg, n2q, Q->wgate + l * F * D, N, D, F);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wup + l * F * D, a->du, n2q, Q->wup + l * F * D, N, D, F);
+        tr_bitlinear_backward(ex, a->dlin, G->wgate + l * F * D, a->dg, n2q, Q->wgate + l * F * D, N, D, F);
+        tr_bitlinear_backward(ex, a->dlin, G->wup + l * F * D, a->du, n2q, Q->wup + l * F * D, N, D, F);
         tr_rmsnorm_backward(pool, a->dres, G->ffn_norm + l * D, a->dlin, h, P->ffn_norm + l * D, a->rstd2 + l * N,
                             N, D);
         /* attention block: dres is now d loss / d h */
         zero(a->dlin, N * HD);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wo + l * D * HD, a->dres, aq, Q->wo + l * D * HD, N, HD, D);
+        tr_bitlinear_backward(ex, a->dlin, G->wo + l * D * HD, a->dres, aq, Q->wo + l * D * HD, N, HD, D);
         zero(a->dnorm, N * HD);
         tr_rmsnorm_backward(pool, a->dnorm, G->attn_sub_norm + l * HD, a->dlin, at, P->attn_sub_norm + l * HD,
                             a->rstd_a + l * N, N, HD);
         zero(a->dq, N * HD);
         zero(a->dk, N * KVD);
         zero(a->dv, N * KVD);
-        tr_attention_backward(pool, t->isa, a->dq, a->dk, a->dv, a->datt, a->ascratch, a->dnorm, q, k, v, att, t->B, t->T, c->H, c->KV,
+        tr_attention_backward(ex, a->dq, a->dk, a->dv, a->datt, a->dnorm, q, k, v, att, t->B, t->T, c->H, c->KV,
                               c->hd);
         tr_rope_backward(pool, a->dq, t->rope_cos, t->rope_sin, t->B, t->T, c->H, c->hd);
         tr_rope_backward(pool, a->dk, t->rope_cos, t->rope_sin, t->B, t->T, c->KV, c->hd);
         zero(a->dlin, N * D);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wq + l * HD * D, a->dq, n1q, Q->wq + l * HD * D, N, D, HD);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wk + l * KVD * D, a->dk, n1q, Q->wk + l * KVD * D, N, D, KVD);
-        tr_bitlinear_backward(pool, t->isa, a->dlin, G->wv + l * KVD * D, a->dv, n1q, Q->wv + l * KVD * D, N, D, KVD);
+        tr_bitlinear_backward(ex, a->dlin, G->wq + l * HD * D, a->dq, n1q, Q->wq + l * HD * D, N, D, HD);
+        tr_bitlinear_backward(ex, a->dlin, G->wk + l * KVD * D, a->dk, n1q, Q->wk + l * KVD * D, N, D, KVD);
+        tr_bitlinear_backward(ex, a->dlin, G->wv + l * KVD * D, a->dv, n1q, Q->wv + l * KVD * D, N, D, KVD);
         tr_rmsnorm_backward(pool, a->dres, G->attn_norm + l * D, a->dlin, x, P->attn_norm + l * D, a->rstd1 + l * N,
                             N, D);
     }

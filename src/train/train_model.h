@@ -34,6 +34,7 @@ typedef struct {
     float eps;               /* rms_norm_eps                                 */
     double theta;            /* rope_theta                                   */
     int tied;                /* lm_head = embed                              */
+    int64_t max_pos;         /* max_position_embeddings of the config (0: not given) */
 } tr_config;
 
 /* ======================================================================== */
@@ -119,7 +120,7 @@ typedef struct {
     float *dv;        /* (N, KVD)                                                 */
     float *datt;      /* (B, H, T, T) gradient of the attention scores            */
     float *wscratch;  /* (max linear numel) scratch of the weight quantizer       */
-    float *ascratch;  /* (n_threads, hd, T) scratch of attention (K^T or V^T)     */
+    float *gscratch;  /* (n_threads, TR_GEMM_SCRATCH) packing scratch of tr_gemm  */
 } tr_acts;
 
 /* ======================================================================== */
@@ -137,11 +138,18 @@ struct trit_trainer {
     float *grads_mem;                /* (n_params)                           */
     float *adam_mem;                 /* (2, n_params): m then v              */
     float *wq_mem;                   /* (n_params) quantized weights W_q (BitLinear slots only)        */
-    float *wt_mem;                   /* (n_params) transposed forward weights: W_q^T per layer matrix
-                                        (R, C) -> (C, R) in BitLinear slots, lm_head^T (D, V) in the
-                                        lm_head slot (the embed slot when tied)                       */
     float *acts_mem;                 /* every activation                     */
-    tr_params params, grads, m, v, wq, wt;
+    tr_params params, grads, m, v, wq;
+    /* integer forward (quantization strength 1): the ternary codes of every
+     * BitLinear matrix packed as trit_tmat (ceil(R/4), C) per layer, their
+     * divisors, and the int8 codes of the current BitLinear input */
+    uint8_t *wpack_mem;              /* all packed matrices                  */
+    size_t wpack_off[TR_N_PARAM_TENSORS]; /* byte offset of tensor i's layer 0 */
+    float *wdiv;                     /* (TR_N_PARAM_TENSORS, L) divisors     */
+    int8_t *wcodes;                  /* (largest BitLinear matrix) codes     */
+    int8_t *xq8;                     /* (N, W) int8 codes of a BitLinear input */
+    float *xscale;                   /* (N) their per-token scales           */
+    int32_t *xsum;                   /* (N) their per-token sums             */
     trit_isa isa;                    /* kernel level of tr_gemm              */
     tr_acts acts;
     float *rope_cos, *rope_sin;      /* (T, hd/2) each                       */
@@ -168,6 +176,10 @@ float *tr_tensor_view(const trit_trainer *t, const tr_params *p, size_t i, int64
 /* Forward pass on t->inputs / t->targets (quantizing the weights first);
  * returns the mean loss and leaves the activations for tr_model_backward. */
 double tr_model_forward(trit_trainer *t);
+
+/* The forward pass up to the logits (t->acts.logits, (N, V)) on t->inputs,
+ * without the loss. */
+void tr_model_logits(trit_trainer *t);
 
 /* Backward pass after tr_model_forward: overwrites t->grads. */
 void tr_model_backward(trit_trainer *t);

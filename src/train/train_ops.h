@@ -10,16 +10,43 @@
  *   - *_backward ACCUMULATES (+=) into every gradient it produces, inputs and
  *     weights alike, so gradients from several consumers add up; callers zero
  *     the buffers first.
- *   - Sums are accumulated in double and rounded once, except where a
- *     comment says the float operation order of PyTorch is reproduced.
+ *   - Matrix products (tr_gemm) are float32 fused multiply-add chains in a
+ *     fixed order; other sums are accumulated in double and rounded once,
+ *     except where a comment says the float operation order of PyTorch is
+ *     reproduced.
  */
 #ifndef TRIT_TRAIN_OPS_H
 #define TRIT_TRAIN_OPS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "core/core.h"
 #include "trit_train.h"
+
+/* ======================================================================== */
+/* Shared math                                                               */
+/* ======================================================================== */
+
+/* e^x in float for x <= 88 (x < -87 gives e^-87 instead of a smaller
+ * number), within 3 ulp: x = n ln2 + r with n = rint(x / ln2), a degree-6
+ * Taylor polynomial of e^r (|r| <= 0.35), times 2^n built in the exponent
+ * bits. Written so that loops over it vectorize (the softmaxes of the loss
+ * and of attention). */
+static inline float tr_expf(float x) {
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    const float magic = 12582912.0f;
+    float n = (x * 1.44269504088896341f + magic) - magic;
+    float r = x - n * 0.693145751953125f;
+    r = r - n * 1.42860682030941723e-06f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666667e-1f + r * (4.16666667e-2f + r * (8.33333333e-3f +
+              r * 1.38888889e-3f)))));
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
 
 /* ======================================================================== */
 /* embedding.c                                                               */
@@ -48,50 +75,124 @@ void tr_rmsnorm_backward(trit_pool *pool, float *dinp, float *dw, const float *d
 /* gemm.c                                                                    */
 /* ======================================================================== */
 
-/* Columns [j0, j1) of C (M, *) (+)= A (M, K) @ B (K, *): element (m, k) of A
- * is A[m*sam + k*sak]; B and C are row-major with row strides ldb, ldc.
- * Each C element is summed over k = 0..K-1 in order in double and rounded
- * once (together with its old value when accumulate is 1). Bit-identical
- * for every isa. */
-void tr_gemm(trit_isa isa, float *C, int64_t ldc, const float *A, int64_t sam, int64_t sak, const float *B,
-             int64_t ldb, int64_t M, int64_t K, int64_t j0, int64_t j1, int accumulate);
+/* Blocking of tr_gemm: KC k-values, MC rows and NC columns per block. */
+enum { TR_GEMM_KC = 256, TR_GEMM_MC = 96, TR_GEMM_NC = 512 };
+
+/* Floats of scratch one tr_gemm call needs (one packed block of B). */
+#define TR_GEMM_SCRATCH ((int64_t)TR_GEMM_KC * TR_GEMM_NC)
+
+/* What the ops need to run: the thread pool, the kernel level of tr_gemm,
+ * and trit_pool_size(pool) * TR_GEMM_SCRATCH floats of 64-byte aligned
+ * scratch (thread ith uses the ith slice). */
+typedef struct {
+    trit_pool *pool;
+    trit_isa isa;
+    float *scratch;
+} tr_exec;
+
+/* One matrix product C (M, Nc) (+)= A (M, K) @ B (K, Nc). Element (m, k) of
+ * A is A[m*sam + k*sak], element (k, j) of B is B[k*sbk + j*sbn] (any
+ * layout: row-major, transposed, a strided view); C is row-major with row
+ * stride ldc. accumulate: 1 adds to C, 0 overwrites it. */
+typedef struct {
+    float *C;
+    int64_t ldc;
+    const float *A;
+    int64_t sam, sak;
+    const float *B;
+    int64_t sbk, sbn;
+    int64_t K;
+    int accumulate;
+} tr_gemm_op;
+
+/* Rows [m0, m1) x columns [j0, j1) of op. Each C element is one fused
+ * multiply-add chain over k = 0..K-1 in order, starting from its old value
+ * when accumulating, else from 0: bit-identical for every isa and every
+ * split of the output. scratch: TR_GEMM_SCRATCH floats, 64-byte aligned. */
+void tr_gemm(trit_isa isa, float *scratch, const tr_gemm_op *op, int64_t m0, int64_t m1, int64_t j0, int64_t j1);
+
+/* Part ith of nth of an (M, Nc) output for multi-threaded tr_gemm calls:
+ * near-equal aligned pieces of the columns (of the rows when there are too
+ * few columns to share). */
+void tr_gemm_part(int64_t M, int64_t Nc, int ith, int nth, int64_t *m0, int64_t *m1, int64_t *j0, int64_t *j1);
+
+/* Micro-kernel: the mr x nr top-left part (1 <= mr <= MR, 1 <= nr <= NR) of
+ * an MR x NR tile of C (row stride ldc) = (load_c ? C : 0) + the fused
+ * multiply-add chains over k = 0..kc-1 of A (element (i, k) at
+ * a[i*sam + k*sak], rows i < mr only are read) and bp (kc x NR, k-major,
+ * zero padded past nr, 64-byte aligned). */
+typedef void (*tr_ukernel_fn)(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *bp, float *c,
+                              int64_t ldc, int mr, int nr, int load_c);
+
+/* gemm_avx512.c / gemm_avx2.c (x86-64 only; call only on CPUs with the ISA). */
+enum { TR_UKR_AVX512_MR = 8, TR_UKR_AVX512_NR = 32, TR_UKR_AVX2_MR = 6, TR_UKR_AVX2_NR = 16 };
+void tr_ukr_avx512(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *bp, float *c, int64_t ldc,
+                   int mr, int nr, int load_c);
+void tr_ukr_avx2(int64_t kc, const float *a, int64_t sam, int64_t sak, const float *bp, float *c, int64_t ldc,
+                 int mr, int nr, int load_c);
 
 /* ======================================================================== */
 /* linear.c: plain fp32 linear (lm_head, and the core of BitLinear)          */
 /* ======================================================================== */
 
-/* out (N, OC) = inp (N, IC) @ W^T, given wt (IC, OC) = W transposed. */
-void tr_matmul_forward(trit_pool *pool, trit_isa isa, float *out, const float *inp, const float *wt, int64_t N,
-                       int64_t IC, int64_t OC);
+/* out (N, OC) = inp (N, IC) @ w^T, w (OC, IC). */
+void tr_matmul_forward(const tr_exec *ex, float *out, const float *inp, const float *w, int64_t N, int64_t IC,
+                       int64_t OC);
 /* dinp (N, IC) += dout (N, OC) @ w (OC, IC);  dw (OC, IC) += dout^T @ inp.
  * dinp may be NULL (not needed). */
-void tr_matmul_backward(trit_pool *pool, trit_isa isa, float *dinp, float *dw, const float *dout, const float *inp,
+void tr_matmul_backward(const tr_exec *ex, float *dinp, float *dw, const float *dout, const float *inp,
                         const float *w, int64_t N, int64_t IC, int64_t OC);
-/* dst (C, R) = src (R, C) transposed. */
-void tr_transpose(trit_pool *pool, float *dst, const float *src, int64_t R, int64_t C);
 
 /* ======================================================================== */
 /* bitlinear.c: quantizers with straight-through estimators                  */
 /* ======================================================================== */
 
-/* wq (n) = w + lam * (Q(w) - w) with the weight quantizer `kind` over the
- * whole tensor (one scale per matrix). TRIT_QUANT_NONE copies w. scratch
- * holds n floats (used by absmedian). */
-void tr_quantize_weight(float *wq, const float *w, int64_t n, trit_quant kind, float lam, float *scratch);
+/* Chunks of the parallel sums of the weight quantizers (fixed, so the sums
+ * do not depend on the thread count). */
+enum { TR_SUM_CHUNKS = 1024 };
+
+/* The weight quantizer `kind` over the whole tensor w (n) (one scale per
+ * matrix), any of three outputs (NULL: not wanted):
+ *   wq (n)    = w + lam * (Q(w) - w), the straight-through forward weight
+ *               (TRIT_QUANT_NONE copies w);
+ *   codes (n) = Q(w) as integers in {-1, 0, 1} ({-1, 1} for binary);
+ *   *div      = the divisor of the dividing rule, Q(w) = code / div: the
+ *               ternary kinds' s (exactly); for binary 1/b (b = mean|w|),
+ *               chosen so that 1/div == b when a float allows it.
+ * codes and div are meaningless for TRIT_QUANT_NONE. scratch holds n floats
+ * (used by absmedian). */
+void tr_quantize_weight(trit_pool *pool, float *wq, int8_t *codes, float *div, const float *w, int64_t n,
+                        trit_quant kind, float lam, float *scratch);
+
+/* Packs codes (rows, cols) in {-1, 0, 1} into dst (ceil(rows/4), cols) in the
+ * layout of packed BitNet checkpoints (trit_tmat): row r in packed row
+ * r % Q at bits 2*(r / Q), code + 1; padding rows hold code 1. */
+void tr_pack_codes(trit_pool *pool, uint8_t *dst, const int8_t *codes, int64_t rows, int64_t cols);
 
 /* xq (N, C) = x + lam * (A(x) - x) per token, A = int8 absmax quantization
  * (127/max|x|, round half to even, clamp [-128, 127], dequantized).
- * TRIT_QUANT_NONE copies x. xq may equal x. */
+ * TRIT_QUANT_NONE copies x. xq may equal x. When q8 is not NULL, also the
+ * int8 codes q8 (N, C), their per-token scale (N) (A(x) = q8 / scale) and
+ * per-token sums qsum (N), as trit_act_quant gives them to the kernels. */
 void tr_quantize_act(trit_pool *pool, float *xq, const float *x, int64_t N, int64_t C, trit_quant kind,
-                     float lam);
+                     float lam, int8_t *q8, float *scale, int32_t *qsum);
 
-/* A BitLinear on already quantized operands: out = xq @ wq^T, given
- * wqt (IC, OC) = wq transposed. */
-void tr_bitlinear_forward(trit_pool *pool, trit_isa isa, float *out, const float *xq, const float *wqt, int64_t N,
-                          int64_t IC, int64_t OC);
+/* A BitLinear on already quantized operands: out (N, OC) = xq @ wq^T,
+ * wq (OC, IC). */
+void tr_bitlinear_forward(const tr_exec *ex, float *out, const float *xq, const float *wq, int64_t N, int64_t IC,
+                          int64_t OC);
+/* A BitLinear at full quantization strength on integer operands:
+ * out (N, OC) = (q8 . code) / (scale * wdiv) per token and output, with the
+ * ternary inference kernel (kernels.h tmatmul: exact integer sums, the same
+ * float expression as trit's inference); q8, scale, qsum from
+ * tr_quantize_act, wpack (ceil(OC/4), IC) from tr_pack_codes, wdiv the
+ * divisor of tr_quantize_weight. */
+void tr_bitlinear_forward_codes(const tr_exec *ex, float *out, const int8_t *q8, const float *scale,
+                                const int32_t *qsum, const uint8_t *wpack, float wdiv, int64_t N, int64_t IC,
+                                int64_t OC);
 /* Straight-through: the quantizers pass gradients unchanged, so
  * dx += dout @ wq and dw += dout^T @ xq (gradients w.r.t. the latent x, W). */
-void tr_bitlinear_backward(trit_pool *pool, trit_isa isa, float *dx, float *dw, const float *dout, const float *xq,
+void tr_bitlinear_backward(const tr_exec *ex, float *dx, float *dw, const float *dout, const float *xq,
                            const float *wq, int64_t N, int64_t IC, int64_t OC);
 
 /* ======================================================================== */
@@ -114,14 +215,14 @@ void tr_rope_backward(trit_pool *pool, float *dx, const float *cos_t, const floa
 
 /* q (N, H*hd), k, v (N, KV*hd); head h reads kv head h / (H/KV).
  * att (B, H, T, T) = softmax(q k^T / sqrt(hd) + causal mask) (zeros above
- * the diagonal); out (N, H*hd) = att @ v. scratch: n_threads * hd * T floats. */
-void tr_attention_forward(trit_pool *pool, trit_isa isa, float *out, float *att, float *scratch, const float *q,
-                          const float *k, const float *v, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd);
+ * the diagonal); out (N, H*hd) = att @ v. */
+void tr_attention_forward(const tr_exec *ex, float *out, float *att, const float *q, const float *k, const float *v,
+                          int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd);
 /* dq, dk, dv += gradients; datt (B, H, T, T) receives the gradient of the
- * pre-softmax scores; scratch as for the forward. */
-void tr_attention_backward(trit_pool *pool, trit_isa isa, float *dq, float *dk, float *dv, float *datt,
-                           float *scratch, const float *dout, const float *q, const float *k, const float *v,
-                           const float *att, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd);
+ * pre-softmax scores. */
+void tr_attention_backward(const tr_exec *ex, float *dq, float *dk, float *dv, float *datt, const float *dout,
+                           const float *q, const float *k, const float *v, const float *att, int64_t B, int64_t T,
+                           int64_t H, int64_t KV, int64_t hd);
 
 /* ======================================================================== */
 /* glu.c: relu^2 gated linear unit                                           */

@@ -91,6 +91,7 @@ static trit_status check_config(const trit_train_config *cfg, const trit_train_p
     c->eps = (float)cfg->rms_norm_eps;
     c->theta = cfg->rope_theta;
     c->tied = cfg->tie_embeddings != 0;
+    c->max_pos = cfg->max_position > 0 ? cfg->max_position : 0;
     return TRIT_OK;
 }
 
@@ -285,6 +286,20 @@ trit_status trit_trainer_eval(trit_trainer *t, const int32_t *ids, float *loss, 
     trit_status st = set_batch(t, ids, err);
     if (st != TRIT_OK) return st;
     *loss = (float)tr_model_forward(t);
+    return TRIT_OK;
+}
+
+/* See trit_train.h. */
+trit_status trit_trainer_logits(trit_trainer *t, const int32_t *ids, float *logits, trit_error *err) {
+    for (int64_t n = 0; n < t->N; n++) {
+        if (ids[n] < 0 || ids[n] >= t->c.V)
+            return trit_fail(err, TRIT_ERR_VALUE, "token id %d (sequence %lld, position %lld) is outside the "
+                             "vocabulary 0..%lld", ids[n], (long long)(n / t->T), (long long)(n % t->T),
+                             (long long)t->c.V - 1);
+        t->inputs[n] = ids[n];
+    }
+    tr_model_logits(t);
+    memcpy(logits, t->acts.logits, (size_t)(t->N * t->c.V) * sizeof(float));
     return TRIT_OK;
 }
 
