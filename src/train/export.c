@@ -200,8 +200,13 @@ static int config_json(const trit_trainer *t, trit_export_format fmt, const trit
         (long long)c->V, (long long)c->D, (long long)c->F, (long long)c->L, (long long)c->H, (long long)c->KV,
         (long long)maxpos, eps, c->theta, c->theta, c->tied ? "true" : "false",
         p->f32 ? "float32" : "bfloat16");
-    if (ok && p->bos_id >= 0) ok = json_sb_printf(b, ",\n  \"bos_token_id\": %lld", (long long)p->bos_id);
-    if (ok && p->eos_id >= 0) ok = json_sb_printf(b, ",\n  \"eos_token_id\": %lld", (long long)p->eos_id);
+    /* explicit nulls: otherwise transformers falls back to BitNetConfig's
+     * Llama-3 defaults (128000 / 128001), outside a small vocabulary */
+    if (ok) ok = p->bos_id >= 0 ? json_sb_printf(b, ",\n  \"bos_token_id\": %lld", (long long)p->bos_id)
+                                : json_sb_puts(b, ",\n  \"bos_token_id\": null");
+    if (ok) ok = p->eos_id >= 0 ? json_sb_printf(b, ",\n  \"eos_token_id\": %lld", (long long)p->eos_id)
+                                : json_sb_puts(b, ",\n  \"eos_token_id\": null");
+    if (ok) ok = json_sb_puts(b, ",\n  \"pad_token_id\": null");
     if (ok && t->p.quant != TRIT_QUANT_NONE)
         ok = json_sb_printf(b, ",\n  \"quantization_config\": {\"quant_method\": \"bitnet\", \"linear_class\": \"%s\", "
                             "\"quantization_mode\": \"%s\"}",
