@@ -61,12 +61,11 @@ deps:
 	@sh tests/deps.sh
 
 # ---- run / test --------------------------------------------------------------
-# Until the trained default model ships (training issue), `make run` generates
-# from the bundled random-weight BitNet checkpoint, with token ids in and out.
-RUN_MODEL ?= tests/fixtures/models/bitnet_tied_gqa
+# The default model: a small ternary model trained by trit on Tiny Shakespeare
+# (models/default/README.md has the commands that reproduce it).
+RUN_MODEL ?= models/default
 run: deps $(BUILD)/trit
-	$(BUILD)/trit info -m $(RUN_MODEL)
-	$(BUILD)/trit generate -m $(RUN_MODEL) --ids "$(or $(IDS),1 17 42 99)" -n $(or $(N),64) --temp 0.8 --seed 42
+	$(BUILD)/trit generate -m $(RUN_MODEL) -p "$(or $(PROMPT),ROMEO:)" -n $(or $(N),120) --temp 0.8 --top-k 40 --seed $(or $(SEED),42)
 
 asan:
 	$(MAKE) BUILD=build-asan CC=$(CC) OPT=-O1 \

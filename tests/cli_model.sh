@@ -66,4 +66,13 @@ if [ -f build/npm/gpt2/encoder.json ]; then
 else
   echo "SKIP generate_text (no build/npm/gpt2: run tests/fetch_tokenizers.sh)"
 fi
+
+# the bundled default model (make run): loads, generates text from a text prompt, deterministic with a seed
+if [ -f models/default/config.json ]; then
+  out=$("$T" generate -m models/default -p "ROMEO:" -n 24 --temp 0.8 --seed 3 2>"$tmp/e")
+  case "$out" in "ROMEO:"?*) ok default_model_generates ;; *) bad default_model_generates "[$out] $(cat "$tmp/e")" ;; esac
+  out2=$("$T" generate -m models/default -p "ROMEO:" -n 24 --temp 0.8 --seed 3 2>/dev/null)
+  [ "$out" = "$out2" ] && ok default_model_seeded || bad default_model_seeded "outputs differ"
+  "$T" info -m models/default 2>&1 | grep -q "ternary, packed" && ok default_model_packed || bad default_model_packed "not packed"
+fi
 [ $fails -eq 0 ]

@@ -166,6 +166,7 @@ int cmd_generate(int argc, char **argv) {
         if (tok_decoder_flush(&dec, &piece, &err) == TRIT_OK && piece.len) fwrite(piece.s, 1, piece.len, stdout);
     }
     printf("\n");
+    fflush(stdout);
     fprintf(stderr, "trit: load %.2f s | prompt %lld tokens in %.3f s (%.1f tok/s) | generated %lld tokens in %.3f s "
             "(%.1f tok/s) | %d threads, kernels %s | peak RSS %.1f MiB\n", t_load, (long long)n_prompt, t_prompt,
             n_prompt / (t_prompt > 0 ? t_prompt : 1e-9), (long long)n_gen, t_gen,
