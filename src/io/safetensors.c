@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "io/atomic.h"
 #include "io/json.h"
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000) /* as the reference implementation */
@@ -737,25 +738,6 @@ int st_to_f32(const st_tensor *t, float *dst) {
 /* Writing                                                                   */
 /* ======================================================================== */
 
-/* Writes all n bytes to fd, retrying short writes; 0 on error (errno set). */
-static int write_all(int fd, const void *buf, size_t n) {
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return 0;
-        }
-        if (w == 0) {
-            errno = EIO;
-            return 0;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 1;
-}
-
 /* Checks the tensors to write and builds the header JSON (padded with
  * spaces to a multiple of 8 bytes) into *h. */
 static trit_status build_header(const char *path, const st_write_tensor *ts, size_t n, const char *metadata_json,
@@ -844,19 +826,6 @@ static trit_status build_header(const char *path, const st_write_tensor *ts, siz
     return TRIT_OK;
 }
 
-/* Best effort: makes the rename of a file in the folder of `path` durable. */
-static void sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 trit_status st_write(const char *path, const st_write_tensor *ts, size_t n, const char *metadata_json,
                      trit_error *err) {
     if (!path || (n && !ts)) return trit_fail(err, TRIT_ERR_ARG, "st_write: no path or no tensors given");
@@ -866,39 +835,26 @@ trit_status st_write(const char *path, const st_write_tensor *ts, size_t n, cons
         json_sb_free(&h);
         return rc;
     }
-    char *tmp = malloc(strlen(path) + 5);
-    if (!tmp) {
-        json_sb_free(&h);
-        return trit_fail(err, TRIT_ERR_NOMEM, "%s: out of memory", path);
-    }
-    strcpy(tmp, path);
-    strcat(tmp, ".tmp");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = trit_fail(err, TRIT_ERR_IO, "%s: cannot create %s: %s; check that the folder exists and is "
-                       "writable", path, tmp, strerror(errno));
-        free(tmp);
-        json_sb_free(&h);
-        return rc;
-    }
+    /* length prefix, header, then every tensor's bytes, written atomically */
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.len >> (8 * i));
-    int ok = write_all(fd, len8, 8) && write_all(fd, h.buf, h.len);
-    for (size_t i = 0; ok && i < n; i++)
-        if (ts[i].nbytes) ok = write_all(fd, ts[i].data, ts[i].nbytes);
-    const char *what = "write";
-    if (ok && fsync(fd) != 0) { ok = 0; what = "fsync"; }
-    int e = errno;
-    if (close(fd) != 0 && ok) { ok = 0; what = "close"; e = errno; }
-    if (ok && rename(tmp, path) != 0) { ok = 0; what = "rename"; e = errno; }
-    if (!ok) {
-        unlink(tmp);
-        rc = trit_fail(err, TRIT_ERR_IO, "%s: %s failed: %s; the file was not written (check free disk space "
-                       "and permissions)", path, what, strerror(e));
+    const void **parts = malloc((n + 2) * sizeof *parts);
+    size_t *lens = malloc((n + 2) * sizeof *lens);
+    if (!parts || !lens) {
+        rc = trit_fail(err, TRIT_ERR_NOMEM, "%s: out of memory", path);
     } else {
-        sync_parent_dir(path);
+        parts[0] = len8;
+        lens[0] = 8;
+        parts[1] = h.buf;
+        lens[1] = h.len;
+        for (size_t i = 0; i < n; i++) {
+            parts[i + 2] = ts[i].data;
+            lens[i + 2] = ts[i].nbytes;
+        }
+        rc = trit_write_atomic(path, (const void *const *)parts, lens, n + 2, 1, err);
     }
-    free(tmp);
+    free(parts);
+    free(lens);
     json_sb_free(&h);
     return rc;
 }
