@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include "io/atomic.h"
 #include "cli.h"
 #include "core/core.h"
 #include "io/json.h"
@@ -440,27 +441,6 @@ static void sy_cleanup(const char *tmp) {
     rmdir(tmp);
 }
 
-/* 1 if path is a directory holding no entries other than . and .. */
-static int sy_dir_empty(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) return 0;
-    int empty = 1;
-    struct dirent *e;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-    closedir(d);
-    return empty;
-}
-
-/* fsyncs a directory (best effort: makes renames in it durable). */
-static void sy_sync_dir(const char *path) {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 /* Prints the options of `trit synth` (and the known shapes) to stdout. */
 static void usage(void) {
     printf("usage: trit synth --shape NAME -o DIR [--seed S] [--format packed|bf16] [-t N]\n"
@@ -528,7 +508,7 @@ int cmd_synth(int argc, char **argv) {
     struct stat st;
     if (stat(out, &st) == 0) {
         if (!S_ISDIR(st.st_mode)) return cli_error(C, "%s exists and is not a folder; choose another -o", out);
-        if (!sy_dir_empty(out))
+        if (!trit_dir_is_empty(out))
             return cli_error(C, "%s exists and is not empty; synth never overwrites: remove it or choose another -o",
                              out);
     } else if (errno != ENOENT) {
@@ -572,7 +552,7 @@ int cmd_synth(int argc, char **argv) {
     if (!sy_write_text(tmp, "config.json", cfg.buf) || !sy_write_text(tmp, "generation_config.json", gcfg.buf) ||
         !sy_write_weights(tmp, &L, S->name, (uint64_t)seed, format, (int)n_threads))
         goto done;
-    sy_sync_dir(tmp);
+    trit_sync_dir(tmp);
     /* rename replaces DIR only if it is (still) an empty folder */
     if (rename(tmp, out) != 0) {
         cli_error(C, "cannot move the finished checkpoint to %s: %s (%s)", out, strerror(errno),
@@ -580,7 +560,7 @@ int cmd_synth(int argc, char **argv) {
         goto done;
     }
     made_tmp = 0;
-    sy_sync_dir(parent);
+    trit_sync_dir(parent);
     double el = trit_time_s() - t0;
     fprintf(stderr, "trit synth: wrote %s in %.1f s (%.0f MB/s)\n", out, el, (double)L.total / 1e6 / (el > 0 ? el : 1e-9));
     rc = 0;

@@ -1,6 +1,7 @@
 /*
  * atomic.c - whole-file atomic writes (temp file + fsync + rename).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,16 +35,33 @@ static int put_all(int fd, const void *buf, size_t n) {
     return 1;
 }
 
-/* Best effort: fsyncs the folder holding path, so that a rename is durable. */
-static void sync_dir_of(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    if (!dir) return;
+/* See atomic.h. */
+void trit_sync_dir(const char *dir) {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
     }
+}
+
+/* See atomic.h. */
+int trit_dir_is_empty(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int empty = 1;
+    struct dirent *e;
+    while (empty && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+/* Best effort: fsyncs the folder holding path, so that a rename is durable. */
+static void sync_dir_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
+    if (!dir) return;
+    trit_sync_dir(dir);
     free(dir);
 }
 

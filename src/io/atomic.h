@@ -19,4 +19,11 @@
 trit_status trit_write_atomic(const char *path, const void *const *parts, const size_t *lens, size_t n,
                               int durable, trit_error *err);
 
+/* fsyncs the folder `dir` (best effort): makes renames and new entries in it
+ * durable. */
+void trit_sync_dir(const char *dir);
+
+/* 1 if `path` is a folder with no entries other than . and .., else 0. */
+int trit_dir_is_empty(const char *path);
+
 #endif /* TRIT_ATOMIC_H */

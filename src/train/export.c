@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "io/atomic.h"
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "train/train_model.h"
@@ -320,27 +321,6 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
-/* fsyncs a folder (best effort: makes the entries in it durable). */
-static void sync_dir(const char *path) {
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* 1 if path is a folder with no entries. */
-static int dir_empty(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) return 0;
-    int empty = 1;
-    struct dirent *e;
-    while (empty && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) empty = 0;
-    closedir(d);
-    return empty;
-}
-
 /* Writes one complete checkpoint (config.json, generation_config.json,
  * model.safetensors, tokenizer files) of t in fmt into the folder dir. */
 static trit_status write_checkpoint(const trit_trainer *t, trit_export_format fmt, const trit_export_params *p,
@@ -404,7 +384,7 @@ trit_status trit_trainer_export(const trit_trainer *t, const char *out_dir, cons
     if (stat(out, &s) == 0) {
         if (!S_ISDIR(s.st_mode))
             return trit_fail(err, TRIT_ERR_IO, "export: %s exists and is not a folder; choose another output", out);
-        if (!dir_empty(out))
+        if (!trit_dir_is_empty(out))
             return trit_fail(err, TRIT_ERR_IO, "export: %s exists and is not empty; export never overwrites: remove "
                              "it or choose another output", out);
     } else if (errno != ENOENT) {
@@ -420,10 +400,10 @@ trit_status trit_trainer_export(const trit_trainer *t, const char *out_dir, cons
         snprintf(sub, sizeof sub, "%s/%s", tmp, p.f32 ? "f32" : "bf16");
         if (mkdir(sub, 0777) != 0) st = trit_fail(err, TRIT_ERR_IO, "export: cannot create %s: %s", sub, strerror(errno));
         else st = write_checkpoint(t, TRIT_EXPORT_MASTER, &p, sub, err);
-        if (st == TRIT_OK) sync_dir(sub);
+        if (st == TRIT_OK) trit_sync_dir(sub);
     }
     if (st == TRIT_OK) {
-        sync_dir(tmp);
+        trit_sync_dir(tmp);
         if (rename(tmp, out) != 0)
             st = trit_fail(err, TRIT_ERR_IO, "export: cannot move the finished folder to %s: %s", out,
                            errno == ENOTEMPTY || errno == EEXIST ? "it is no longer empty" : strerror(errno));
@@ -438,6 +418,6 @@ trit_status trit_trainer_export(const trit_trainer *t, const char *out_dir, cons
     if (!slash) snprintf(parent, sizeof parent, ".");
     else if (slash == parent) parent[1] = 0;
     else *slash = 0;
-    sync_dir(parent);
+    trit_sync_dir(parent);
     return TRIT_OK;
 }
