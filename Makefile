@@ -77,7 +77,10 @@ test: deps
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train
+bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train $(BUILD)/bench_tpack
+
+$(BUILD)/bench_tpack: bench/bench_tpack.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)

@@ -76,9 +76,18 @@ typedef struct {
     int lm_head_format;  /* TRIT_HEAD_AS_STORED (default, exact) or TRIT_HEAD_Q8:
                             8-bit weights with a scale per 32 (half the bytes
                             of bf16 read per token; small accuracy cost)      */
+    int weights_format;  /* ternary linears: TRIT_WEIGHTS_2BIT (default: 2 bits,
+                            repacked at load into bands of rows for the
+                            kernels), TRIT_WEIGHTS_1P6BIT (5 trits per byte:
+                            fewer bytes per token, more arithmetic),
+                            TRIT_WEIGHTS_LUT (lookup-table kernel layout,
+                            16/9 bits) or TRIT_WEIGHTS_STORED (the
+                            checkpoint's layout, no repacking). All give
+                            identical results.                               */
 } trit_model_params;
 
 enum { TRIT_HEAD_AS_STORED = 0, TRIT_HEAD_Q8 = 1 };
+enum { TRIT_WEIGHTS_2BIT = 0, TRIT_WEIGHTS_1P6BIT = 1, TRIT_WEIGHTS_LUT = 2, TRIT_WEIGHTS_STORED = 3 };
 
 trit_model_params trit_model_default_params(void);
 

@@ -71,16 +71,21 @@ static int32_t *ids_of(const json_value *arr, int64_t *n) {
     return ids;
 }
 
-static trit_model *load_model(const char *name, int multiply) {
+static trit_model *load_model_wf(const char *name, int multiply, int weights_format) {
     char dir[512];
     snprintf(dir, sizeof dir, TT_FIXTURES "/models/%s", name);
     trit_model_params mp = trit_model_default_params();
     mp.weight_scale_multiply = multiply;
+    mp.weights_format = weights_format;
     trit_model *m = NULL;
     trit_error err = {0};
     trit_status st = trit_model_load(dir, &mp, &m, &err);
     CHECK(st == TRIT_OK, "loading %s: %s", dir, err.msg);
     return m;
+}
+
+static trit_model *load_model(const char *name, int multiply) {
+    return load_model_wf(name, multiply, trit_model_default_params().weights_format);
 }
 
 /* Logits of all positions of ids, fed in chunks of `chunk` tokens with
@@ -255,6 +260,37 @@ static void test_chunking_and_threads_agree(void) {
     }
 }
 
+/* Every weights format (repacked 2-bit, 1.6-bit, lookup-table, as stored)
+ * gives bit-identical logits, token by token (GEMV) and in one batch (GEMM),
+ * with 1 and 2 threads. */
+static void test_weights_formats_identical(void) {
+    const int fmts[] = {TRIT_WEIGHTS_2BIT, TRIT_WEIGHTS_1P6BIT, TRIT_WEIGHTS_LUT};
+    for (size_t mi = 0; mi < N_MODELS; mi++) {
+        trit_model *s = load_model_wf(MODELS[mi], 0, TRIT_WEIGHTS_STORED);
+        if (!s) continue;
+        trit_model_info info;
+        trit_model_get_info(s, &info);
+        int32_t ids[23];
+        for (int i = 0; i < 23; i++) ids[i] = (int32_t)((i * 7907 + 5) % info.vocab_size);
+        const size_t n = (size_t)(23 * info.vocab_size);
+        float *b1 = run_logits(s, ids, 23, 23, 512, 1), *b2 = run_logits(s, ids, 23, 1, 512, 2);
+        for (size_t f = 0; f < sizeof fmts / sizeof fmts[0]; f++) {
+            trit_model *m = load_model_wf(MODELS[mi], 0, fmts[f]);
+            if (!m) continue;
+            float *o1 = run_logits(m, ids, 23, 23, 512, 1), *o2 = run_logits(m, ids, 23, 1, 512, 2);
+            CHECK(memcmp(o1, b1, n * 4) == 0 && memcmp(o2, b2, n * 4) == 0,
+                  "%s: weights format %d differs from stored (batch %.3g, token by token %.3g)", MODELS[mi], fmts[f],
+                  max_diff(o1, b1, n), max_diff(o2, b2, n));
+            free(o1);
+            free(o2);
+            trit_model_free(m);
+        }
+        free(b1);
+        free(b2);
+        trit_model_free(s);
+    }
+}
+
 /* The context refuses tokens past its size and ids outside the vocabulary,
  * and truncation lets a conversation be rewound. */
 static void test_context_limits(void) {
@@ -334,6 +370,7 @@ int main(void) {
     RUN(test_scale_rule_is_checked);
     RUN(test_chunking_and_threads_agree);
     RUN(test_context_limits);
+    RUN(test_weights_formats_identical);
     RUN(test_q8_head_close);
     printf("# worst logit error vs transformers: %.3g of max |logit|\n", worst_rel);
     return TT_END();

@@ -78,6 +78,20 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out) {
 trit_model *cli_load_model(const char *cmd, const char *dir) { return cli_load_model_head(cmd, dir, NULL); }
 
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head) {
+    return cli_load_model_fmt(cmd, dir, lm_head, NULL);
+}
+
+/* See cli.h. */
+int cli_weights_format(const char *cmd, const char *s, int *out) {
+    static const struct { const char *name; int v; } fm[] = {{"2bit", TRIT_WEIGHTS_2BIT},
+        {"1.6bit", TRIT_WEIGHTS_1P6BIT}, {"lut", TRIT_WEIGHTS_LUT}, {"stored", TRIT_WEIGHTS_STORED}};
+    for (size_t i = 0; i < sizeof fm / sizeof fm[0]; i++)
+        if (!strcmp(s, fm[i].name)) { *out = fm[i].v; return 1; }
+    cli_error(cmd, "--weights-format expects \"2bit\", \"1.6bit\", \"lut\" or \"stored\", got \"%s\"", s);
+    return 0;
+}
+
+trit_model *cli_load_model_fmt(const char *cmd, const char *dir, const char *lm_head, const char *weights) {
     if (lm_head && strcmp(lm_head, "q8") && strcmp(lm_head, "stored")) {
         cli_error(cmd, "--lm-head expects \"stored\" or \"q8\", got \"%s\"", lm_head);
         return NULL;
@@ -91,6 +105,7 @@ trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm
     trit_model_params mp = trit_model_default_params();
     if (getenv("TRIT_DEBUG_SCALE_MULTIPLY")) mp.weight_scale_multiply = 1; /* tests only */
     if (lm_head && !strcmp(lm_head, "q8")) mp.lm_head_format = TRIT_HEAD_Q8;
+    if (weights && !cli_weights_format(cmd, weights, &mp.weights_format)) return NULL;
     if (trit_model_load(dir, &mp, &m, &err) != TRIT_OK) {
         cli_error(cmd, "%s", err.msg);
         return NULL;

@@ -35,6 +35,11 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out);
 trit_model *cli_load_model(const char *cmd, const char *dir);
 /* Same, with the --lm-head choice: NULL / "stored" (as in the file) or "q8". */
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head);
+/* As cli_load_model_head, with --weights-format (NULL: the default, 2bit). */
+trit_model *cli_load_model_fmt(const char *cmd, const char *dir, const char *lm_head, const char *weights);
+/* Parses a --weights-format value (2bit, 1.6bit, lut, stored) into *out
+ * (TRIT_WEIGHTS_*); prints an error and returns 0 when unknown. */
+int cli_weights_format(const char *cmd, const char *s, int *out);
 
 /* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
 double cli_peak_rss_mib(void);

@@ -129,13 +129,19 @@ TP_INLINE void i2_tile(const uint8_t *c, const int8_t *x, int64_t K, int64_t nch
         const __m512i p0 = _mm512_and_si512(b, _mm512_set1_epi8(0x03));
         const __m512i p1 = _mm512_and_si512(b, _mm512_set1_epi8(0x0f));
         const __m512i p2 = _mm512_and_si512(b, _mm512_set1_epi8(0x3f));
+        __m512i xv[4];
+        if (kc < nfull) {
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++) xv[t] = _mm512_loadu_si512(x + t * K + kc * 64);
+        } else {
+            for (int t = 0; t < T; t++) xv[t] = load_x(x + t * K, kc * 64, K);
+        }
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
-            const __m512i xv = kc < nfull ? _mm512_loadu_si512(x + t * K + kc * 64) : load_x(x + t * K, kc * 64, K);
-            acc[t][0] = dpbusd(acc[t][0], p0, xv);
-            acc[t][1] = dpbusd(acc[t][1], p1, xv);
-            acc[t][2] = dpbusd(acc[t][2], p2, xv);
-            acc[t][3] = dpbusd(acc[t][3], b, xv);
+            acc[t][0] = dpbusd(acc[t][0], p0, xv[t]);
+            acc[t][1] = dpbusd(acc[t][1], p1, xv[t]);
+            acc[t][2] = dpbusd(acc[t][2], p2, xv[t]);
+            acc[t][3] = dpbusd(acc[t][3], b, xv[t]);
         }
     }
 #pragma GCC unroll 4

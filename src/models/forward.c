@@ -23,6 +23,7 @@
 struct trit_ctx {
     const trit_model *m;
     const trit_kernels *kern;
+    const trit_tpk_kernels *tpk; /* repacked ternary layouts */
     trit_pool *pool;
     int64_t n_ctx, n_batch, n_past;
     float *kcache, *vcache;     /* [n_layers][n_ctx][kv_dim]                */
@@ -86,7 +87,14 @@ static void run_linear(trit_ctx *c, const trit_linear *lin, const float *in, flo
                        int ith, int nth) {
     const int64_t N = lin->out;
     int64_t lo, hi;
-    if (lin->kind == LIN_TERNARY) {
+    if (lin->kind == LIN_TERNARY && lin->tp.data) {
+        trit_split(N, ith, nth, TRIT_TPK_ALIGN, &lo, &hi);
+        if (lo >= hi) return;
+        c->tpk->mm[lin->tp.fmt](&lin->tp, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
+        if (lin->bias)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
+    } else if (lin->kind == LIN_TERNARY) {
         trit_split(lin->t.Q, ith, nth, 4, &lo, &hi);
         if (lo >= hi) return;
         c->kern->tmatmul(&lin->t, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
@@ -259,6 +267,7 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     if (!c) return trit_fail(err, TRIT_ERR_NOMEM, "out of memory");
     c->m = m;
     c->kern = trit_kernels_get();
+    c->tpk = trit_tpk_kernels_get();
     c->n_ctx = d.n_ctx;
     c->n_batch = d.n_batch;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim, KVD = cf->n_kv_heads * cf->head_dim;

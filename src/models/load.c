@@ -245,7 +245,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
 /* ==== model ==== */
 
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED};
+    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_2BIT};
     return p;
 }
 
@@ -272,6 +272,7 @@ void trit_model_free(trit_model *m) {
     trit_aligned_free(m->lm_head.q8_owned);
     trit_config_free(&m->cfg);
     st_set_close(m->st);
+    if (m->tp_buf) munmap(m->tp_buf, m->tp_bytes);
     free(m->dir);
     free(m);
 }
@@ -378,6 +379,16 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
     for (int64_t i = 0; i < c->n_layers; i++)
         if (!load_layer(&L, i)) { st = err->code; goto fail; }
     if (!(m->final_norm = load_vec(&L, "model.norm.weight", c->dim))) { st = err->code; goto fail; }
+    {
+        const int wf = m->params.weights_format;
+        const int fmt = wf == TRIT_WEIGHTS_2BIT ? TRIT_TPK_I2 : wf == TRIT_WEIGHTS_1P6BIT ? TRIT_TPK_T1
+                      : wf == TRIT_WEIGHTS_LUT ? TRIT_TPK_TL : 0;
+        if (wf != TRIT_WEIGHTS_STORED && !fmt) {
+            st = trit_fail(err, TRIT_ERR_ARG, "unknown weights_format %d", wf);
+            goto fail;
+        }
+        if (fmt && (st = trit_model_repack(m, fmt, err)) != TRIT_OK) goto fail;
+    }
 
     /* lm_head: never quantized by transformers (modules_to_not_convert) */
     if (c->tied) {
@@ -420,8 +431,15 @@ void trit_model_get_info(const trit_model *m, trit_model_info *info) {
     info->arch = c->arch == ARCH_BITNET ? "bitnet" : "llama";
     info->lm_head_format = m->lm_head.kind == LIN_Q8 ? "q8 (8-bit, scale per 32)"
                          : m->lm_head.d.dtype == ST_BF16 ? "bf16" : m->lm_head.d.dtype == ST_F16 ? "f16" : "f32";
-    info->weight_format = c->wfmt == WFMT_PACKED_OFFLINE ? "ternary, packed 2-bit (offline)"
-                        : c->wfmt == WFMT_ONLINE ? "ternary from master weights (online)" : "dense float";
+    static const char *const fmts[2][4] = {
+        {"ternary, packed 2-bit (offline)", "ternary, packed 2-bit (offline), repacked 2-bit bands",
+         "ternary, packed 2-bit (offline), repacked 1.6-bit", "ternary, packed 2-bit (offline), repacked lookup-table"},
+        {"ternary from master weights (online)", "ternary from master weights (online), 2-bit bands",
+         "ternary from master weights (online), 1.6-bit", "ternary from master weights (online), lookup-table"}};
+    const int tf = m->tp_buf ? m->params.weights_format == TRIT_WEIGHTS_2BIT ? 1
+                 : m->params.weights_format == TRIT_WEIGHTS_1P6BIT ? 2 : 3 : 0;
+    info->weight_format = c->wfmt == WFMT_PACKED_OFFLINE ? fmts[0][tf]
+                        : c->wfmt == WFMT_ONLINE ? fmts[1][tf] : "dense float";
     info->vocab_size = c->vocab;
     info->hidden_size = c->dim;
     info->intermediate_size = c->ffn;

@@ -14,6 +14,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
+#include "kernels/tpack.h"
 
 typedef enum { ARCH_BITNET = 0, ARCH_LLAMA = 1 } trit_arch;
 typedef enum { WFMT_DENSE = 0, WFMT_PACKED_OFFLINE = 1, WFMT_ONLINE = 2 } trit_wfmt;
@@ -33,6 +34,8 @@ typedef struct {
     trit_q8mat q8;     /* 8-bit groups (lm_head with TRIT_HEAD_Q8)       */
     void *q8_owned;    /* q8.q and q8.d storage                          */
     uint8_t *owned;    /* ternary codes made at load (online mode)       */
+    trit_tpk tp;       /* ternary: repacked layout (tp.data in the model's
+                          tp_buf), used instead of t when tp.data != NULL */
     float *bias;       /* [out] or NULL, owned                           */
 } trit_linear;
 
@@ -77,12 +80,18 @@ struct trit_model {
     float *inv_freq;       /* [head_dim/2]                                */
     int64_t n_params, weight_bytes;
     trit_model_params params;
+    void *tp_buf;          /* repacked ternary weights (one mapping) or NULL */
+    size_t tp_bytes;
 };
 
 /* Parses config.json (+ generation_config.json for EOS ids) of dir into cfg.
  * Errors name the file and the key. */
 trit_status trit_config_load(const char *dir, trit_config *cfg, trit_error *err);
 void trit_config_free(trit_config *cfg);
+
+/* Repacks every ternary linear into tpack format fmt (repack.c): fills
+ * lin->tp, sets m->tp_buf, releases the source codes. */
+trit_status trit_model_repack(trit_model *m, int fmt, trit_error *err);
 
 /* Computes the rotary inverse frequencies [head_dim/2] as transformers does
  * for the configured rope type. */
