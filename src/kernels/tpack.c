@@ -95,11 +95,11 @@ static void pack_t1_band(const trit_tmat *s, const trit_tpk *t, uint8_t *band, i
             if (h.p && k0 + 320 <= K) {
                 const uint8_t *p = h.p + k0;
                 const int sh = h.sh;
-                for (int c = 0; c < 64; c++) {
-                    uint16_t v = 0;
-                    for (int i = 0; i < 5; i++) v = (uint16_t)(v * 3 + ((p[64 * i + c] >> sh) & 3));
-                    o[c] = (uint8_t)((v * 256u + 242u) / 243u);
-                }
+                uint16_t v[64];
+                for (int c = 0; c < 64; c++) v[c] = (uint16_t)((p[c] >> sh) & 3);
+                for (int i = 1; i < 5; i++)
+                    for (int c = 0; c < 64; c++) v[c] = (uint16_t)(v[c] * 3 + ((p[64 * i + c] >> sh) & 3));
+                for (int c = 0; c < 64; c++) o[c] = (uint8_t)((uint16_t)(v[c] * 256 + 242) / 243);
             } else {
                 for (int c = 0; c < 64; c++) {
                     unsigned v = 0;
