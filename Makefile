@@ -29,7 +29,7 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 $(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 # AArch64: NEON is base (no flag); the dotprod kernel file gets the extension.
-$(BUILD)/src/kernels/%_neon_dotprod.o: ISAFLAGS := $(if $(findstring aarch64,$(shell $(CC) -dumpmachine)),-march=armv8.2-a+dotprod)
+$(BUILD)/src/kernels/%_neon_dotprod.o: ISAFLAGS := $(if $(filter aarch64% arm64%,$(shell $(CC) -dumpmachine)),-march=armv8.2-a+dotprod)
 $(BUILD)/src/train/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/train/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 
@@ -95,7 +95,7 @@ $(BUILD)/bench_tokenize: bench/bench_tokenize.c $(BUILD)/libtrit_tools.a $(BUILD
 # cross compiler for plain armv8-a (the dotprod kernel file adds its flag).
 CROSS_CC    ?= aarch64-linux-gnu-gcc
 CROSS_BUILD ?= build-aarch64
-CROSS_TESTS := test_isa test_kernels test_models
+CROSS_TESTS := test_isa test_kernels test_models test_badinput test_json test_safetensors test_train
 cross-aarch64:
 	$(MAKE) CC=$(CROSS_CC) BUILD=$(CROSS_BUILD) CFLAGS="-O2 -g -march=armv8-a" $(CROSS_TESTS:%=$(CROSS_BUILD)/core-tests/%)
 

@@ -1,9 +1,10 @@
 #!/bin/sh
 # AArch64 (NEON) tests on an x86 host: cross-builds the core library and the
-# tests that need only it (make cross-aarch64: test_isa, test_kernels,
-# test_models) and runs them under qemu-user with CPU models with the dot
-# product (max, neoverse-n1) and without it (cortex-a72, cortex-a53), under
-# each forced level (TRIT_ISA=scalar, neon, neon_dotprod).
+# tests that need only it (make cross-aarch64) and runs them under qemu-user:
+# test_isa, test_kernels and test_models with CPU models with the dot product
+# (max, neoverse-n1) and without it (cortex-a72, cortex-a53) and under each
+# forced level (TRIT_ISA=scalar, neon, neon_dotprod); a few fast core tests
+# once (AArch64 differs from x86 also in plain C: char is unsigned).
 # Prints PASS/FAIL lines (one per test function and run) and a SKIP line when
 # the cross tools are missing (make deps installs gcc-aarch64-linux-gnu,
 # libc6-dev-arm64-cross and qemu-user). On an aarch64 host the native tests
@@ -58,4 +59,6 @@ run cortex-a72 "" "" test_kernels   # scalar, neon on a core without sdot
 # whole models against the transformers fixtures, one forced level each
 for isa in scalar neon neon_dotprod; do run max $isa "" test_models; done
 run cortex-a72 "" "" test_models
+# the rest of the core library (parsers, bad input, the trainer) once
+for t in test_badinput test_json test_safetensors test_train; do run max "" "" $t; done
 exit $status
