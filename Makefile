@@ -28,10 +28,12 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Per-ISA kernel files get their own flags; the dispatcher picks at run time.
 $(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
+# AArch64: NEON is base (no flag); the dotprod kernel file gets the extension.
+$(BUILD)/src/kernels/%_neon_dotprod.o: ISAFLAGS := $(if $(filter aarch64% arm64%,$(shell $(CC) -dumpmachine)),-march=armv8.2-a+dotprod)
 $(BUILD)/src/train/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/train/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 
-.PHONY: all run test clean deps asan bench
+.PHONY: all run test clean deps asan bench cross-aarch64
 all: $(BUILD)/trit
 
 $(BUILD)/%.o: %.c
@@ -91,7 +93,21 @@ $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libtrit.a
 $(BUILD)/bench_tokenize: bench/bench_tokenize.c $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit_tools.a $(BUILD)/libtrit.a $(PCRE2_LIBS) $(LDLIBS)
 
+# ---- AArch64 cross build (run under qemu-user by tests/cross_aarch64.sh) -----
+# The core library and the tests that need only it, built with the Debian
+# cross compiler for plain armv8-a (the dotprod kernel file adds its flag).
+CROSS_CC    ?= aarch64-linux-gnu-gcc
+CROSS_BUILD ?= build-aarch64
+CROSS_TESTS := test_isa test_kernels test_models test_badinput test_json test_safetensors test_train
+cross-aarch64:
+	$(MAKE) CC=$(CROSS_CC) BUILD=$(CROSS_BUILD) CFLAGS="-O2 -g -march=armv8-a" $(CROSS_TESTS:%=$(CROSS_BUILD)/core-tests/%)
+
+# A test program linked with the core library only (no PCRE2).
+$(BUILD)/core-tests/%: tests/%.c tests/tt.h $(BUILD)/libtrit.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(CROSS_BUILD)
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TOOLLIB_OBJ:.o=.d)

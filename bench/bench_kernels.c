@@ -14,7 +14,7 @@
  * read of a large buffer gives the single-thread memory bandwidth for
  * comparison.
  *
- *   build/bench_kernels [--quick] [--best] [--cputime] [--isa scalar|avx2|avx512|neon]
+ *   build/bench_kernels [--quick] [--best] [--cputime] [--isa scalar|avx2|avx512|neon|neon_dotprod]
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -198,10 +198,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *n = argv[++i];
             only = !strcmp(n, "scalar") ? TRIT_ISA_SCALAR : !strcmp(n, "avx2") ? TRIT_ISA_AVX2
-                   : !strcmp(n, "avx512") ? TRIT_ISA_AVX512 : !strcmp(n, "neon") ? TRIT_ISA_NEON : -2;
+                   : !strcmp(n, "avx512") ? TRIT_ISA_AVX512 : !strcmp(n, "neon") ? TRIT_ISA_NEON
+                   : !strcmp(n, "neon_dotprod") ? TRIT_ISA_NEON_DOTPROD : -2;
             if (only == -2) { fprintf(stderr, "bench_kernels: unknown level %s\n", n); return 2; }
         } else {
-            fprintf(stderr, "usage: bench_kernels [--quick] [--best] [--cputime] [--isa scalar|avx2|avx512|neon]\n");
+            fprintf(stderr, "usage: bench_kernels [--quick] [--best] [--cputime] [--isa scalar|avx2|avx512|neon|neon_dotprod]\n");
             return 2;
         }
     }
@@ -211,7 +212,8 @@ int main(int argc, char **argv) {
     levels[nl++] = TRIT_ISA_SCALAR;
     if (best == TRIT_ISA_AVX2 || best == TRIT_ISA_AVX512) levels[nl++] = TRIT_ISA_AVX2;
     if (best == TRIT_ISA_AVX512) levels[nl++] = TRIT_ISA_AVX512;
-    if (best == TRIT_ISA_NEON) levels[nl++] = TRIT_ISA_NEON;
+    if (best == TRIT_ISA_NEON || best == TRIT_ISA_NEON_DOTPROD) levels[nl++] = TRIT_ISA_NEON;
+    if (best == TRIT_ISA_NEON_DOTPROD) levels[nl++] = TRIT_ISA_NEON_DOTPROD;
 
     const size_t pool_bytes = o->quick ? ((size_t)64 << 20) : ((size_t)768 << 20);
     uint8_t *pool = xmalloc(pool_bytes);

@@ -11,7 +11,7 @@ run_one() { # label, command...
     "$@" >"$log" 2>&1; rc=$?
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "FAIL $label (exit $rc, no FAIL line)"; fi
-    grep -E '^(PASS|FAIL) ' "$log" | sed "s|^|[$label] |"
+    grep -E '^(PASS|FAIL|SKIP) ' "$log" | sed "s|^|[$label] |"
     if [ "$f" -ne 0 ] || [ "$rc" -ne 0 ]; then echo "---- output of $label ----"; tail -n 40 "$log"; fi
     pass=$((pass + p)); fail=$((fail + f))
 }
@@ -27,5 +27,7 @@ for s in tests/cli_*.sh; do
     run_one "$(basename "$s")" sh "$s" build/trit
     [ -x build-asan/trit ] && run_one "asan/$(basename "$s")" sh "$s" build-asan/trit
 done
+# AArch64 NEON kernels: cross-built and run under qemu-user (SKIP without the tools)
+run_one aarch64 sh tests/cross_aarch64.sh
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

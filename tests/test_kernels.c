@@ -40,7 +40,7 @@ static uint8_t *random_tmat(int64_t N, int64_t K, int8_t *w, trit_tmat *t) {
 static void test_tmatmul_all_levels_match_naive(void) {
     const int64_t shapes[][3] = {{4, 1, 1}, {4, 7, 1}, {8, 33, 3}, {12, 64, 2}, {20, 100, 5}, {36, 255, 1},
                                  {16, 256, 4}, {44, 129, 7}, {128, 513, 2}, {4, 1000, 1}, {6, 17, 2}};
-    for (int isa = 0; isa <= TRIT_ISA_NEON; isa++) {
+    for (int isa = 0; isa <= TRIT_ISA_NEON_DOTPROD; isa++) {
         if (isa > (int)trit_cpu_isa() && !(isa == TRIT_ISA_SCALAR)) continue;
         const trit_kernels *kt = trit_kernels_for((trit_isa)isa);
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -126,7 +126,8 @@ static int n_levels(trit_isa *lv) {
     lv[n++] = TRIT_ISA_SCALAR;
     if (best == TRIT_ISA_AVX2 || best == TRIT_ISA_AVX512) lv[n++] = TRIT_ISA_AVX2;
     if (best == TRIT_ISA_AVX512) lv[n++] = TRIT_ISA_AVX512;
-    if (best == TRIT_ISA_NEON) lv[n++] = TRIT_ISA_NEON;
+    if (best == TRIT_ISA_NEON || best == TRIT_ISA_NEON_DOTPROD) lv[n++] = TRIT_ISA_NEON;
+    if (best == TRIT_ISA_NEON_DOTPROD) lv[n++] = TRIT_ISA_NEON_DOTPROD;
     return n;
 }
 
@@ -223,14 +224,15 @@ static void test_tmatmul_odd_shapes(void) {
 
 /* Extreme values: all codes 2 (or 0) against activations all -128 (or 127)
  * at the largest K of the fast path (65536, where 64 * d3 is closest to the
- * int32 limit) and just past it (scalar fallback); and random codes with
- * saturating activations at K = 6912. */
+ * int32 limit) and just past it (scalar fallback), at the largest K of the
+ * NEON dotprod kernel's scaled planes (2^18) and just past it (plain NEON
+ * fallback); and random codes with saturating activations at K = 6912. */
 static void test_tmatmul_extremes(void) {
     trit_isa lv[4];
     const int nl = n_levels(lv);
-    const int64_t Ks[] = {6912, 65536, 65537};
+    const int64_t Ks[] = {6912, 65536, 65537, 262144, 262145};
     const int64_t N = 8, M = 3;
-    for (size_t ki = 0; ki < 3; ki++) {
+    for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
         const int64_t K = Ks[ki];
         for (int pat = 0; pat < 3; pat++) {
             int8_t *w = malloc((size_t)(N * K));
@@ -348,6 +350,9 @@ static void test_dispatch(void) {
 #if defined(__x86_64__)
     CHECK(!strcmp(trit_kernels_for(TRIT_ISA_AVX2)->name, "avx2"), "avx2 table");
     CHECK(!strcmp(trit_kernels_for(TRIT_ISA_AVX512)->name, "avx512"), "avx512 table");
+#elif defined(__aarch64__)
+    CHECK(!strcmp(trit_kernels_for(TRIT_ISA_NEON)->name, "neon"), "neon table");
+    CHECK(!strcmp(trit_kernels_for(TRIT_ISA_NEON_DOTPROD)->name, "neon_dotprod"), "neon_dotprod table");
 #endif
     CHECK(!strcmp(k->name, trit_isa_str(trit_cpu_isa())) || !strcmp(k->name, "scalar"), "table %s for level %s",
           k->name, trit_isa_str(trit_cpu_isa()));

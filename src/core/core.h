@@ -87,7 +87,8 @@ typedef enum {
     TRIT_ISA_SCALAR = 0,
     TRIT_ISA_AVX2 = 1,
     TRIT_ISA_AVX512 = 2, /* F + BW + VL + VNNI */
-    TRIT_ISA_NEON = 3
+    TRIT_ISA_NEON = 3,         /* AArch64 Advanced SIMD (every AArch64 core) */
+    TRIT_ISA_NEON_DOTPROD = 4  /* NEON + dot product (sdot/udot, ARMv8.2-A DotProd) */
 } trit_isa;
 
 /* Best level the CPU supports, lowered by $TRIT_ISA if set. */

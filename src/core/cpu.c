@@ -31,6 +31,27 @@ static trit_isa detect(void) {
     if (avx2 && fma && f16c) return TRIT_ISA_AVX2;
     return TRIT_ISA_SCALAR;
 }
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1UL << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20)
+#endif
+
+/* The kernel's hwcaps: NEON (asimd) and the dot product (asimddp). The f16
+ * conversions used by the dense kernels (fcvtl) are base AArch64, so FPHP /
+ * ASIMDHP are not needed. */
+static trit_isa detect(void) {
+    unsigned long hw = getauxval(AT_HWCAP);
+    if (!(hw & HWCAP_ASIMD)) return TRIT_ISA_SCALAR;
+    if (hw & HWCAP_ASIMDDP) return TRIT_ISA_NEON_DOTPROD;
+    return TRIT_ISA_NEON;
+}
+#elif defined(__aarch64__) && defined(__APPLE__)
+/* Every Apple arm64 core (M1 and later) has the dot product. */
+static trit_isa detect(void) { return TRIT_ISA_NEON_DOTPROD; }
 #elif defined(__aarch64__)
 static trit_isa detect(void) { return TRIT_ISA_NEON; }
 #else
@@ -42,6 +63,7 @@ const char *trit_isa_str(trit_isa isa) {
     case TRIT_ISA_AVX2: return "avx2";
     case TRIT_ISA_AVX512: return "avx512";
     case TRIT_ISA_NEON: return "neon";
+    case TRIT_ISA_NEON_DOTPROD: return "neon_dotprod";
     default: return "scalar";
     }
 }
@@ -56,8 +78,10 @@ trit_isa trit_cpu_isa(void) {
         else if (!strcmp(env, "avx2")) want = TRIT_ISA_AVX2;
         else if (!strcmp(env, "avx512")) want = TRIT_ISA_AVX512;
         else if (!strcmp(env, "neon")) want = TRIT_ISA_NEON;
+        else if (!strcmp(env, "neon_dotprod")) want = TRIT_ISA_NEON_DOTPROD;
         int ok = want == TRIT_ISA_SCALAR || want == best ||
-                 (want == TRIT_ISA_AVX2 && best == TRIT_ISA_AVX512);
+                 (want == TRIT_ISA_AVX2 && best == TRIT_ISA_AVX512) ||
+                 (want == TRIT_ISA_NEON && best == TRIT_ISA_NEON_DOTPROD);
         if (ok) return want;
     }
     return best;

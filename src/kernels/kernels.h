@@ -80,6 +80,21 @@ void trit_dmatmul_avx512(const trit_dmat *w, const float *x, int64_t M, float *y
                          int64_t n0, int64_t n1);
 #endif
 
+#if defined(__aarch64__)
+/* AArch64 levels (kernels_neon.c: base NEON, every AArch64 core;
+ * kernels_neon_dotprod.c: call only when the CPU has the dotprod extension):
+ * same contracts as the references above. tmatmul is bit-identical to
+ * trit_tmatmul_scalar; dmatmul and q8matmul agree within float rounding. */
+void trit_tmatmul_neon(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
+                       const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
+void trit_tmatmul_neon_dotprod(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
+                               const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
+void trit_dmatmul_neon(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
+                       int64_t n0, int64_t n1);
+void trit_q8matmul_neon(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
+                        int64_t n0, int64_t n1);
+#endif
+
 void trit_q8matmul_scalar(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
                           int64_t n0, int64_t n1);
 #if defined(__x86_64__)
