@@ -4,7 +4,9 @@ PyTorch (float32, CPU), the exact math `trit train` implements.
 
     python3 scripts/make_train_fixtures.py --out tests/fixtures/train
 
-Writes, per quantizer (absmean, absmedian, binary, none):
+Writes, per quantizer (absmean, absmedian, binary, none), and for two variants
+(absmean_tied: tied embeddings; absmean_lam05: continual-QAT strength
+lambda = 0.5, i.e. half-way through a --lambda-ramp):
   <q>/init.safetensors     initial fp32 parameters (HF BitNet tensor names)
   <q>/grads.safetensors    gradients of the loss on batch 0 (same names)
   <q>/reference.json       config, batch token ids, loss of batch 0, and the
@@ -34,7 +36,20 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
+try:
+    from safetensors.torch import save_file
+except ImportError:  # a minimal writer (F32 tensors only) where the package is missing
+    def save_file(tensors, path):
+        hdr, off, blobs = {}, 0, []
+        for k in sorted(tensors):
+            b = tensors[k].detach().to(torch.float32).contiguous().numpy().tobytes()
+            hdr[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
+            off += len(b)
+            blobs.append(b)
+        h = json.dumps(hdr, separators=(",", ":")).encode()
+        h += b" " * (-len(h) % 8)
+        with open(path, "wb") as f:
+            f.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
 
 CFG = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
            num_key_value_heads=2, rms_norm_eps=1e-5, rope_theta=10000.0, tie_word_embeddings=False,
@@ -147,12 +162,12 @@ def init_params(cfg, gen):
     return p
 
 
-def loss_fn(p, batch, kind, lam):
-    logits = forward(p, batch[:, :-1], kind, lam)
+def loss_fn(p, batch, kind, lam, cfg=CFG):
+    logits = forward(p, batch[:, :-1], kind, lam, cfg)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
 
 
-def train(p0, batches, kind, lam):
+def train(p0, batches, kind, lam, cfg=CFG):
     p = {k: v.clone().requires_grad_(True) for k, v in p0.items()}
     decay = [v for k, v in p.items() if v.dim() == 2]
     nodecay = [v for k, v in p.items() if v.dim() != 2]
@@ -164,7 +179,7 @@ def train(p0, batches, kind, lam):
         for g in opt.param_groups:
             g["lr"] = lr
         opt.zero_grad()
-        loss = loss_fn(p, batches[step % len(batches)], kind, lam)
+        loss = loss_fn(p, batches[step % len(batches)], kind, lam, cfg)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(list(p.values()), CLIP)
         opt.step()
@@ -174,50 +189,57 @@ def train(p0, batches, kind, lam):
     return losses, norms, lrs, {k: v.detach().clone() for k, v in p.items()}
 
 
-def make(out, kind, seed):
+def make(out, kind, seed, name=None, tie=False, lam=1.0):
+    cfg = dict(CFG, tie_word_embeddings=tie)
     best = None
     for attempt in range(400):
         gen = torch.Generator().manual_seed(seed * 1000 + attempt)
-        p0 = init_params(CFG, gen)
-        batches = [torch.randint(0, CFG["vocab_size"], (B, T + 1), generator=gen) for _ in range(N_BATCHES)]
+        p0 = init_params(cfg, gen)
+        batches = [torch.randint(0, cfg["vocab_size"], (B, T + 1), generator=gen) for _ in range(N_BATCHES)]
         TIES["n"] = 0
         p = {k: v.clone().requires_grad_(True) for k, v in p0.items()}
-        loss = loss_fn(p, batches[0], kind, 1.0)
+        loss = loss_fn(p, batches[0], kind, lam, cfg)
         loss.backward()
         ties0 = TIES["n"]
         TIES["n"] = 0
-        losses, norms, lrs, final = train(p0, batches, kind, 1.0)
+        losses, norms, lrs, final = train(p0, batches, kind, lam, cfg)
         ties = TIES["n"]
         if best is None or (ties0, ties) < best[0]:
             best = ((ties0, ties), attempt, p0, batches, loss, p, losses, norms, lrs, final)
         if ties0 == 0 and ties == 0:
             break
     (ties0, ties), attempt, p0, batches, loss, p, losses, norms, lrs, final = best
-    d = os.path.join(out, kind)
+    d = os.path.join(out, name or kind)
     os.makedirs(d, exist_ok=True)
     save_file({k: v.contiguous() for k, v in p0.items()}, os.path.join(d, "init.safetensors"))
     save_file({k: v.grad.contiguous() for k, v in p.items()}, os.path.join(d, "grads.safetensors"))
     save_file({k: v.contiguous() for k, v in final.items()}, os.path.join(d, "final.safetensors"))
-    ref = {"config": CFG, "quant": kind, "lambda": 1.0, "batch": B, "seq": T,
+    ref = {"config": cfg, "quant": kind, "lambda": lam, "batch": B, "seq": T,
            "batches": [b.tolist() for b in batches], "loss0": float(loss),
            "steps": STEPS, "lr": LR, "warmup": WARMUP, "weight_decay": WD, "clip": CLIP,
            "betas": list(BETAS), "eps": EPS, "losses": losses, "grad_norms": norms, "lrs": lrs,
            "near_ties_step0": ties0, "near_ties_20_steps": ties, "draw": attempt,
            "torch": torch.__version__}
     json.dump(ref, open(os.path.join(d, "reference.json"), "w"), indent=1)
-    print("%-10s draw %3d near-ties step0 %d, 20 steps %d, loss0 %.6f -> %.6f" %
-          (kind, attempt, ties0, ties, float(loss), losses[-1]), flush=True)
+    print("%-13s draw %3d near-ties step0 %d, 20 steps %d, loss0 %.6f -> %.6f" %
+          (name or kind, attempt, ties0, ties, float(loss), losses[-1]), flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="tests/fixtures/train")
-    ap.add_argument("--quant", default="absmean,absmedian,binary,none")
+    ap.add_argument("--only", default="absmean,absmedian,binary,none,absmean_tied,absmean_lam05",
+                    help="fixtures to write (comma-separated)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
-    for i, kind in enumerate(args.quant.split(",")):
-        make(args.out, kind, i + 1)
+    # name: (quantizer, seed, tied embeddings, lambda)
+    all_fx = {"absmean": ("absmean", 1, False, 1.0), "absmedian": ("absmedian", 2, False, 1.0),
+              "binary": ("binary", 3, False, 1.0), "none": ("none", 4, False, 1.0),
+              "absmean_tied": ("absmean", 5, True, 1.0), "absmean_lam05": ("absmean", 6, False, 0.5)}
+    for name in args.only.split(","):
+        kind, seed, tie, lam = all_fx[name]
+        make(args.out, kind, seed, name, tie, lam)
     return 0
 
 

@@ -25,7 +25,7 @@
 #define GRAD_TOL 1e-4
 #define PARAM_TOL 1e-4
 
-static const char *QUANTS[] = {"absmean", "absmedian", "binary", "none"};
+static const char *QUANTS[] = {"absmean", "absmedian", "binary", "none", "absmean_tied", "absmean_lam05"};
 #define N_QUANTS (sizeof QUANTS / sizeof QUANTS[0])
 
 /* ==== fixtures ==== */
@@ -226,7 +226,7 @@ static void test_parity_with_pytorch(void) {
         }
         snprintf(path, sizeof path, "%s/final.safetensors", fx.dir);
         double final_rel = compare_all(t, path, 0, PARAM_TOL, pname, sizeof pname);
-        printf("  %-9s loss0 rel %.2e | grads worst rel %.2e (%s) | %lld-step losses worst rel %.2e (step %lld), "
+        printf("  %-13s loss0 rel %.2e | grads worst rel %.2e (%s) | %lld-step losses worst rel %.2e (step %lld), "
                "grad norms %.2e | final params worst rel %.2e (%s)\n",
                QUANTS[qi], loss_rel, grad_rel, gname, (long long)fx.steps, worst_step, (long long)worst_at,
                worst_norm, final_rel, pname);
