@@ -63,7 +63,7 @@ deps:
 	@sh tests/deps.sh
 
 # ---- run / test --------------------------------------------------------------
-# The default model: a small ternary model trained by trit on Tiny Shakespeare
+# The default model: a 15.7M-parameter ternary model trained by trit on Tiny Shakespeare + KJV
 # (models/default/README.md has the commands that reproduce it).
 RUN_MODEL ?= models/default
 run: deps $(BUILD)/trit
