@@ -78,6 +78,18 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out) {
 trit_model *cli_load_model(const char *cmd, const char *dir) { return cli_load_model_head(cmd, dir, NULL); }
 
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head) {
+    return cli_load_model_opts(cmd, dir, lm_head, NULL);
+}
+
+trit_model *cli_load_model_opts(const char *cmd, const char *dir, const char *lm_head, const char *binary) {
+    if (!binary) binary = getenv("TRIT_BINARY");
+    int bin_mode = TRIT_BINARY_AUTO;
+    if (binary && !strcmp(binary, "off")) bin_mode = TRIT_BINARY_OFF;
+    else if (binary && !strcmp(binary, "force")) bin_mode = TRIT_BINARY_FORCE;
+    else if (binary && strcmp(binary, "auto")) {
+        cli_error(cmd, "--binary (or $TRIT_BINARY) expects \"auto\", \"off\" or \"force\", got \"%s\"", binary);
+        return NULL;
+    }
     if (lm_head && strcmp(lm_head, "q8") && strcmp(lm_head, "stored")) {
         cli_error(cmd, "--lm-head expects \"stored\" or \"q8\", got \"%s\"", lm_head);
         return NULL;
@@ -91,6 +103,7 @@ trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm
     trit_model_params mp = trit_model_default_params();
     if (getenv("TRIT_DEBUG_SCALE_MULTIPLY")) mp.weight_scale_multiply = 1; /* tests only */
     if (lm_head && !strcmp(lm_head, "q8")) mp.lm_head_format = TRIT_HEAD_Q8;
+    mp.binary_format = bin_mode;
     if (trit_model_load(dir, &mp, &m, &err) != TRIT_OK) {
         cli_error(cmd, "%s", err.msg);
         return NULL;

@@ -35,6 +35,10 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out);
 trit_model *cli_load_model(const char *cmd, const char *dir);
 /* Same, with the --lm-head choice: NULL / "stored" (as in the file) or "q8". */
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head);
+/* Same, with the --binary choice for packed +-1 linears: NULL (then
+ * $TRIT_BINARY, else auto), "auto" (repack to 1-bit), "off" (keep 2-bit
+ * codes) or "force" (fail unless every packed linear is binary). */
+trit_model *cli_load_model_opts(const char *cmd, const char *dir, const char *lm_head, const char *binary);
 
 /* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
 double cli_peak_rss_mib(void);

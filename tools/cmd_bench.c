@@ -30,6 +30,8 @@ static void usage(void) {
            "  --no-warmup   skip the warm-up repetition\n"
            "  --seed S      seed of the random prompt ids (default 1)\n"
            "  --lm-head F   stored (default) or q8: 8-bit lm_head with a scale per 32 weights\n"
+           "  --binary B    auto (default): packed linears with only +-1 weights run as 1-bit blocks;\n"
+           "                off: keep them 2-bit; force: fail unless every packed linear is binary\n"
            "  --json        also print the results as one JSON object on the last line of stdout\n"
            "Each repetition uses a fresh context; pp and tg are reported as mean +/- sd.\n");
 }
@@ -135,7 +137,7 @@ static const char *bench_short_name(const char *dir, char *buf, size_t len) {
  * on success, 1 after printing an error (bad option, model that does not
  * load, context that cannot be made, failed decode). */
 int cmd_bench(int argc, char **argv) {
-    const char *C = "bench", *dir = NULL, *lm_head = NULL;
+    const char *C = "bench", *dir = NULL, *lm_head = NULL, *binary = NULL;
     int64_t n_prompt = 128, n_gen = 64, n_threads = 0, reps = 3, seed = 1;
     int json = 0, warmup = 1;
     for (int i = 1; i < argc; i++) {
@@ -153,6 +155,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) { if (!cli_int(C, a, val, 0, INT64_MAX, &seed)) return 1; i++; }
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--lm-head")) { lm_head = val; i++; }
+        else if (!strcmp(a, "--binary")) { binary = val; i++; }
         else if (!strcmp(a, "--no-warmup")) warmup = 0;
         else return cli_error(C, "unknown option \"%s\" (see trit bench -h)", a);
     }
@@ -160,7 +163,7 @@ int cmd_bench(int argc, char **argv) {
     if (n_prompt == 0 && n_gen == 0) return cli_error(C, "nothing to measure: -p and -n are both 0");
 
     double t_load = trit_time_s();
-    trit_model *m = cli_load_model_head(C, dir, lm_head);
+    trit_model *m = cli_load_model_opts(C, dir, lm_head, binary);
     if (!m) return 1;
     t_load = trit_time_s() - t_load;
     trit_model_info info;
