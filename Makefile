@@ -79,12 +79,15 @@ test: deps
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train $(BUILD)/bench_tpack
+bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train $(BUILD)/bench_tpack $(BUILD)/bench_binary
 
 $(BUILD)/bench_tpack: bench/bench_tpack.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
+$(BUILD)/bench_binary: bench/bench_binary.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libtrit.a
@@ -98,7 +101,7 @@ $(BUILD)/bench_tokenize: bench/bench_tokenize.c $(BUILD)/libtrit_tools.a $(BUILD
 # cross compiler for plain armv8-a (the dotprod kernel file adds its flag).
 CROSS_CC    ?= aarch64-linux-gnu-gcc
 CROSS_BUILD ?= build-aarch64
-CROSS_TESTS := test_isa test_kernels test_models test_badinput test_json test_safetensors test_train
+CROSS_TESTS := test_isa test_kernels test_models test_badinput test_json test_safetensors test_train test_binary test_tpack
 cross-aarch64:
 	$(MAKE) CC=$(CROSS_CC) BUILD=$(CROSS_BUILD) CFLAGS="-O2 -g -march=armv8-a" $(CROSS_TESTS:%=$(CROSS_BUILD)/core-tests/%)
 

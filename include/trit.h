@@ -84,10 +84,18 @@ typedef struct {
                             16/9 bits) or TRIT_WEIGHTS_STORED (the
                             checkpoint's layout, no repacking). All give
                             identical results.                               */
+    int binary_format;   /* packed linears whose codes are all +-1 (binary
+                            models): TRIT_BINARY_AUTO (default, 0) repacks
+                            them at load into 1-bit blocks (1.125 bits per
+                            weight read instead of 2, identical logits);
+                            TRIT_BINARY_OFF keeps the 2-bit codes;
+                            TRIT_BINARY_FORCE fails unless every packed
+                            linear is binary                                 */
 } trit_model_params;
 
 enum { TRIT_HEAD_AS_STORED = 0, TRIT_HEAD_Q8 = 1 };
 enum { TRIT_WEIGHTS_2BIT = 0, TRIT_WEIGHTS_1P6BIT = 1, TRIT_WEIGHTS_LUT = 2, TRIT_WEIGHTS_STORED = 3 };
+enum { TRIT_BINARY_AUTO = 0, TRIT_BINARY_OFF = 1, TRIT_BINARY_FORCE = 2 };
 
 trit_model_params trit_model_default_params(void);
 

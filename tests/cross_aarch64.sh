@@ -60,5 +60,5 @@ run cortex-a72 "" "" test_kernels   # scalar, neon on a core without sdot
 for isa in scalar neon neon_dotprod; do run max $isa "" test_models; done
 run cortex-a72 "" "" test_models
 # the rest of the core library (parsers, bad input, the trainer) once
-for t in test_badinput test_json test_safetensors test_train; do run max "" "" $t; done
+for t in test_badinput test_json test_safetensors test_train test_binary test_tpack; do run max "" "" $t; done
 exit $status

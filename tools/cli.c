@@ -78,34 +78,55 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out) {
 trit_model *cli_load_model(const char *cmd, const char *dir) { return cli_load_model_head(cmd, dir, NULL); }
 
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head) {
-    return cli_load_model_fmt(cmd, dir, lm_head, NULL);
+    cli_model_opts o = {lm_head, NULL, NULL};
+    return cli_load_model_opts(cmd, dir, &o);
 }
 
 /* See cli.h. */
-int cli_weights_format(const char *cmd, const char *s, int *out) {
-    static const struct { const char *name; int v; } fm[] = {{"2bit", TRIT_WEIGHTS_2BIT},
-        {"1.6bit", TRIT_WEIGHTS_1P6BIT}, {"lut", TRIT_WEIGHTS_LUT}, {"stored", TRIT_WEIGHTS_STORED}};
-    for (size_t i = 0; i < sizeof fm / sizeof fm[0]; i++)
-        if (!strcmp(s, fm[i].name)) { *out = fm[i].v; return 1; }
-    cli_error(cmd, "--weights-format expects \"2bit\", \"1.6bit\", \"lut\" or \"stored\", got \"%s\"", s);
+int cli_model_opt(const char *a, const char *val, cli_model_opts *o) {
+    if (!val) val = ""; /* a flag without its value: reported as a bad value at load */
+    if (!strcmp(a, "--lm-head")) o->lm_head = val;
+    else if (!strcmp(a, "--weights-format")) o->weights = val;
+    else if (!strcmp(a, "--binary")) o->binary = val;
+    else return 0;
+    return 1;
+}
+
+/* Looks s up among names[0..n) for option opt; *out = values[i]. Prints an
+ * error listing the choices and returns 0 when s is unknown. */
+static int cli_choice(const char *cmd, const char *opt, const char *s, const char *const *names,
+                      const int *values, int n, int *out) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, names[i])) { *out = values[i]; return 1; }
+    char list[256] = "";
+    for (int i = 0; i < n; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s\"%s\"", i ? (i + 1 < n ? ", " : " or ") : "",
+                 names[i]);
+    cli_error(cmd, "%s expects %s, got \"%s\"", opt, list, s);
     return 0;
 }
 
-trit_model *cli_load_model_fmt(const char *cmd, const char *dir, const char *lm_head, const char *weights) {
-    if (lm_head && strcmp(lm_head, "q8") && strcmp(lm_head, "stored")) {
-        cli_error(cmd, "--lm-head expects \"stored\" or \"q8\", got \"%s\"", lm_head);
+trit_model *cli_load_model_opts(const char *cmd, const char *dir, const cli_model_opts *o) {
+    static const char *const head_n[] = {"stored", "q8"}, *const wf_n[] = {"2bit", "1.6bit", "lut", "stored"},
+                             *const bin_n[] = {"auto", "off", "force"};
+    static const int head_v[] = {TRIT_HEAD_AS_STORED, TRIT_HEAD_Q8},
+                     wf_v[] = {TRIT_WEIGHTS_2BIT, TRIT_WEIGHTS_1P6BIT, TRIT_WEIGHTS_LUT, TRIT_WEIGHTS_STORED},
+                     bin_v[] = {TRIT_BINARY_AUTO, TRIT_BINARY_OFF, TRIT_BINARY_FORCE};
+    trit_model_params mp = trit_model_default_params();
+    const char *binary = o->binary ? o->binary : getenv("TRIT_BINARY");
+    if (o->lm_head && !cli_choice(cmd, "--lm-head", o->lm_head, head_n, head_v, 2, &mp.lm_head_format)) return NULL;
+    if (o->weights && !cli_choice(cmd, "--weights-format", o->weights, wf_n, wf_v, 4, &mp.weights_format))
         return NULL;
-    }
+    if (binary && !cli_choice(cmd, o->binary ? "--binary" : "$TRIT_BINARY", binary, bin_n, bin_v, 3,
+                              &mp.binary_format))
+        return NULL;
     if (!dir) {
         cli_error(cmd, "no model given; use -m DIR (a Hugging Face folder with config.json and model.safetensors)");
         return NULL;
     }
     trit_model *m = NULL;
     trit_error err = {0};
-    trit_model_params mp = trit_model_default_params();
     if (getenv("TRIT_DEBUG_SCALE_MULTIPLY")) mp.weight_scale_multiply = 1; /* tests only */
-    if (lm_head && !strcmp(lm_head, "q8")) mp.lm_head_format = TRIT_HEAD_Q8;
-    if (weights && !cli_weights_format(cmd, weights, &mp.weights_format)) return NULL;
     if (trit_model_load(dir, &mp, &m, &err) != TRIT_OK) {
         cli_error(cmd, "%s", err.msg);
         return NULL;

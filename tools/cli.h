@@ -35,11 +35,30 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out);
 trit_model *cli_load_model(const char *cmd, const char *dir);
 /* Same, with the --lm-head choice: NULL / "stored" (as in the file) or "q8". */
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head);
-/* As cli_load_model_head, with --weights-format (NULL: the default, 2bit). */
-trit_model *cli_load_model_fmt(const char *cmd, const char *dir, const char *lm_head, const char *weights);
-/* Parses a --weights-format value (2bit, 1.6bit, lut, stored) into *out
- * (TRIT_WEIGHTS_*); prints an error and returns 0 when unknown. */
-int cli_weights_format(const char *cmd, const char *s, int *out);
+/* The load-time choices shared by the model commands, as given on the command
+ * line (NULL: the default): --lm-head, --weights-format, --binary. */
+typedef struct {
+    const char *lm_head; /* stored | q8                                     */
+    const char *weights; /* 2bit | 1.6bit | lut | stored                    */
+    const char *binary;  /* auto | off | force (NULL: $TRIT_BINARY, else auto) */
+} cli_model_opts;
+
+/* If option a is one of the cli_model_opts flags, stores its value val in
+ * *o (NULL, a missing value, as "") and returns 1 (the caller then skips
+ * val); returns 0 otherwise. */
+int cli_model_opt(const char *a, const char *val, cli_model_opts *o);
+
+/* The help lines of those flags, for the commands' usage texts. */
+#define CLI_MODEL_OPTS_HELP \
+    "  --lm-head F         lm_head: stored (default, exact) or q8 (8-bit, a scale per 32 weights)\n" \
+    "  --weights-format F  ternary weights: 2bit (default: repacked bands), 1.6bit (5 trits per byte),\n" \
+    "                      lut (lookup-table kernel) or stored (the checkpoint's layout)\n" \
+    "  --binary B          linears with only +-1 weights: auto (default: run as 1-bit blocks),\n" \
+    "                      off (keep 2-bit codes) or force (fail unless every packed linear is binary)\n"
+
+/* As cli_load_model_head, with all the options of o (values checked here;
+ * prints an error and returns NULL on a bad value or a failed load). */
+trit_model *cli_load_model_opts(const char *cmd, const char *dir, const cli_model_opts *o);
 
 /* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
 double cli_peak_rss_mib(void);

@@ -29,8 +29,7 @@ static void usage(void) {
            "  -r N          repetitions after one warm-up (default 3)\n"
            "  --no-warmup   skip the warm-up repetition\n"
            "  --seed S      seed of the random prompt ids (default 1)\n"
-           "  --lm-head F   stored (default) or q8: 8-bit lm_head with a scale per 32 weights\n"
-           "  --weights-format F  ternary weights: 2bit (default: repacked bands), 1.6bit (5 trits per byte), lut or stored\n"
+           CLI_MODEL_OPTS_HELP
            "  --json        also print the results as one JSON object on the last line of stdout\n"
            "Each repetition uses a fresh context; pp and tg are reported as mean +/- sd.\n");
 }
@@ -136,7 +135,8 @@ static const char *bench_short_name(const char *dir, char *buf, size_t len) {
  * on success, 1 after printing an error (bad option, model that does not
  * load, context that cannot be made, failed decode). */
 int cmd_bench(int argc, char **argv) {
-    const char *C = "bench", *dir = NULL, *lm_head = NULL, *weights = NULL;
+    const char *C = "bench", *dir = NULL;
+    cli_model_opts mo = {NULL, NULL, NULL};
     int64_t n_prompt = 128, n_gen = 64, n_threads = 0, reps = 3, seed = 1;
     int json = 0, warmup = 1;
     for (int i = 1; i < argc; i++) {
@@ -153,8 +153,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!cli_int(C, a, val, 1, 1000, &reps)) return 1; i++; }
         else if (!strcmp(a, "--seed")) { if (!cli_int(C, a, val, 0, INT64_MAX, &seed)) return 1; i++; }
         else if (!strcmp(a, "--json")) json = 1;
-        else if (!strcmp(a, "--lm-head")) { lm_head = val; i++; }
-        else if (!strcmp(a, "--weights-format")) { weights = val; i++; }
+        else if (cli_model_opt(a, val, &mo)) i++;
         else if (!strcmp(a, "--no-warmup")) warmup = 0;
         else return cli_error(C, "unknown option \"%s\" (see trit bench -h)", a);
     }
@@ -162,7 +161,7 @@ int cmd_bench(int argc, char **argv) {
     if (n_prompt == 0 && n_gen == 0) return cli_error(C, "nothing to measure: -p and -n are both 0");
 
     double t_load = trit_time_s();
-    trit_model *m = cli_load_model_fmt(C, dir, lm_head, weights);
+    trit_model *m = cli_load_model_opts(C, dir, &mo);
     if (!m) return 1;
     t_load = trit_time_s() - t_load;
     trit_model_info info;

@@ -28,15 +28,15 @@ static void usage(void) {
            "  --bos / --no-bos    force / suppress the BOS token (default: as the tokenizer config says)\n"
            "  --no-special        treat special-token text in the prompt as plain text\n"
            "  --tokenizer PATH    tokenizer file or folder (default: the model folder)\n"
-           "  --lm-head F         stored (default, exact) or q8 (8-bit lm_head: half the bytes per token)\n"
-           "  --weights-format F  ternary weights: 2bit (default: repacked bands), 1.6bit (5 trits per byte), lut or stored\n");
+           CLI_MODEL_OPTS_HELP);
 }
 
 int cmd_generate(int argc, char **argv) {
     const char *C = "generate", *dir = NULL, *prompt = NULL, *ids_s = NULL;
     int64_t n_predict = 128, n_threads = 0, n_ctx = 0, n_batch = 0, v;
     int ignore_eos = 0, bos = -1, special = 1;
-    const char *tok_path = NULL, *lm_head = NULL, *weights = NULL;
+    const char *tok_path = NULL;
+    cli_model_opts mo = {NULL, NULL, NULL};
     double f;
     trit_sampler_params sp = trit_sampler_default_params();
     for (int i = 1; i < argc; i++) {
@@ -62,8 +62,7 @@ int cmd_generate(int argc, char **argv) {
         else if (!strcmp(a, "--no-bos")) bos = 0;
         else if (!strcmp(a, "--no-special")) special = 0;
         else if (!strcmp(a, "--tokenizer")) tok_path = NEXT();
-        else if (!strcmp(a, "--lm-head")) lm_head = NEXT();
-        else if (!strcmp(a, "--weights-format")) weights = NEXT();
+        else if (cli_model_opt(a, val, &mo)) i++;
         else return cli_error(C, "unknown option \"%s\" (see trit generate -h)", a);
 #undef NEXT
     }
@@ -97,7 +96,7 @@ int cmd_generate(int argc, char **argv) {
     if (n_prompt == 0) { free(toks); tok_free(tk); return cli_error(C, "the prompt is empty"); }
 
     double t_load = trit_time_s();
-    trit_model *m = cli_load_model_fmt(C, dir, lm_head, weights);
+    trit_model *m = cli_load_model_opts(C, dir, &mo);
     if (!m) { free(toks); tok_free(tk); return 1; }
     t_load = trit_time_s() - t_load;
     trit_model_info info;

@@ -11,12 +11,13 @@
 
 static void usage(void) {
     printf("usage: trit logits -m DIR --ids \"1 2 3\" -o FILE [-t N] [-b N] [--lm-head stored|q8]\n"
-           "       [--weights-format 2bit|1.6bit|lut|stored]\n"
+           "       [--weights-format 2bit|1.6bit|lut|stored] [--binary auto|off|force]\n"
            "Writes float32 little-endian logits [n_ids x vocab] for every position.\n");
 }
 
 int cmd_logits(int argc, char **argv) {
-    const char *C = "logits", *dir = NULL, *ids_s = NULL, *out = NULL, *lm_head = NULL, *weights = NULL;
+    const char *C = "logits", *dir = NULL, *ids_s = NULL, *out = NULL;
+    cli_model_opts mo = {NULL, NULL, NULL};
     int64_t n_threads = 0, n_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -24,8 +25,7 @@ int cmd_logits(int argc, char **argv) {
         else if (!strcmp(a, "-m")) { dir = val; i++; }
         else if (!strcmp(a, "--ids")) { ids_s = val; i++; }
         else if (!strcmp(a, "-o")) { out = val; i++; }
-        else if (!strcmp(a, "--lm-head")) { lm_head = val; i++; }
-        else if (!strcmp(a, "--weights-format")) { weights = val; i++; }
+        else if (cli_model_opt(a, val, &mo)) i++;
         else if (!strcmp(a, "-t")) { if (!cli_int(C, a, val, 1, 1024, &n_threads)) return 1; i++; }
         else if (!strcmp(a, "-b")) { if (!cli_int(C, a, val, 1, 1 << 16, &n_batch)) return 1; i++; }
         else return cli_error(C, "unknown option \"%s\" (see trit logits -h)", a);
@@ -36,7 +36,7 @@ int cmd_logits(int argc, char **argv) {
     int64_t n = cli_parse_ids(ids_s, &toks, eb, sizeof eb);
     if (n < 0) return cli_error(C, "--ids: %s", eb);
     if (n == 0) { free(toks); return cli_error(C, "--ids: no token ids"); }
-    trit_model *m = cli_load_model_fmt(C, dir, lm_head, weights);
+    trit_model *m = cli_load_model_opts(C, dir, &mo);
     if (!m) { free(toks); return 1; }
     trit_model_info info;
     trit_model_get_info(m, &info);

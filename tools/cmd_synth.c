@@ -12,6 +12,9 @@
  *     The scale is sqrt(2/3 * in) (x 0.85 .. 1.15), which keeps every linear
  *     roughly variance preserving, so activations stay O(1) through any
  *     number of layers and generation never overflows.
+ *   binary: the packed layout with codes 0/2 only (weights -1/+1 equally
+ *     likely, as `trit export` writes `--quant binary` models), scale
+ *     sqrt(in) (x 0.85 .. 1.15); trit runs these linears as 1-bit blocks.
  *   bf16: master weights, normal with std 1 / (0.798 * sqrt(0.69 * in)),
  *     which the online absmean ternarization turns into the same statistics.
  *   Embeddings (and an untied lm_head) are bf16 normal with std 0.02, so the
@@ -76,7 +79,7 @@ static const sy_shape SY_SHAPES[] = {
 
 /* ==== tensors to write ==== */
 
-typedef enum { SY_EMBED, SY_NORM, SY_PACKED, SY_SCALE, SY_MASTER } sy_kind;
+typedef enum { SY_EMBED, SY_NORM, SY_PACKED, SY_SCALE, SY_MASTER, SY_BINARY } sy_kind;
 
 typedef struct {
     char name[128];
@@ -150,6 +153,7 @@ static int sy_add(sy_list *L, uint64_t seed, const char *name, sy_kind kind, st_
 
 /* Fills L with every tensor of shape S, big tensors first (so each starts on
  * a 64-byte boundary of the page-aligned data section), then the small ones.
+ * packed: 0 master weights, 1 packed ternary, 2 packed binary (+-1 codes).
  * Returns 0 on allocation failure. */
 static int sy_plan(const sy_shape *S, int packed, uint64_t seed, sy_list *L) {
     static const char *const lin_names[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
@@ -163,7 +167,7 @@ static int sy_plan(const sy_shape *S, int packed, uint64_t seed, sy_list *L) {
         for (int j = 0; ok && j < 7; j++) {
             snprintf(n, sizeof n, "model.layers.%lld.%s.weight", (long long)l, lin_names[j]);
             if (packed)
-                ok = sy_add(L, seed, n, SY_PACKED, ST_U8, 2, outs[j] / 4, ins[j], 0);
+                ok = sy_add(L, seed, n, packed == 2 ? SY_BINARY : SY_PACKED, ST_U8, 2, outs[j] / 4, ins[j], 0);
             else
                 ok = sy_add(L, seed, n, SY_MASTER, ST_BF16, 2, outs[j], ins[j],
                             (float)(1.0 / (0.7979 * sqrt(0.69 * (double)ins[j]))));
@@ -182,7 +186,8 @@ static int sy_plan(const sy_shape *S, int packed, uint64_t seed, sy_list *L) {
         }
         for (int j = 0; ok && packed && j < 7; j++) {
             snprintf(n, sizeof n, "model.layers.%lld.%s.weight_scale", (long long)l, lin_names[j]);
-            ok = sy_add(L, seed, n, SY_SCALE, ST_BF16, 1, 1, 0, (float)sqrt(2.0 / 3.0 * (double)ins[j]));
+            ok = sy_add(L, seed, n, SY_SCALE, ST_BF16, 1, 1, 0,
+                        (float)sqrt((packed == 2 ? 1.0 : 2.0 / 3.0) * (double)ins[j]));
         }
     }
     ok = ok && sy_add(L, seed, "model.norm.weight", SY_NORM, ST_BF16, 1, D, 0, 0);
@@ -209,6 +214,13 @@ static void sy_fill_chunk(const sy_tensor *t, const uint8_t *tern81, uint64_t lo
             uint64_t r = sy_next(&s);
             dst[i] = tern81[((r & 0xFFFFFFFFull) * 81) >> 32];
             if (i + 1 < n) dst[i + 1] = tern81[((r >> 32) * 81) >> 32];
+        }
+        break;
+    case SY_BINARY:
+        for (size_t i = 0; i < n; i += 16) { /* 4 codes uniform in {0,2} per byte: 4 random bits each */
+            uint64_t r = sy_next(&s);
+            for (size_t j = 0; j < 16 && i + j < n; j++, r >>= 4)
+                dst[i + j] = (uint8_t)((r & 1) << 1 | (r & 2) << 2 | (r & 4) << 3 | (r & 8) << 4);
         }
         break;
     case SY_EMBED:
@@ -443,7 +455,7 @@ static void sy_cleanup(const char *tmp) {
 
 /* Prints the options of `trit synth` (and the known shapes) to stdout. */
 static void usage(void) {
-    printf("usage: trit synth --shape NAME -o DIR [--seed S] [--format packed|bf16] [-t N]\n"
+    printf("usage: trit synth --shape NAME -o DIR [--seed S] [--format packed|binary|bf16] [-t N]\n"
            "Writes a random-weight checkpoint in the Hugging Face layout (config.json,\n"
            "generation_config.json, model.safetensors) that trit and transformers load,\n"
            "for benchmarks without downloads. The weights are random: the output is noise.\n"
@@ -455,7 +467,10 @@ static void usage(void) {
            "  --seed S            random seed (default 1); equal seeds give equal files\n"
            "  --format F          packed: uint8 ternary weights + weight_scale, quantization_mode\n"
            "                      offline (default, as microsoft/bitnet-b1.58-2B-4T);\n"
+           "                      binary: the same layout with weights -1/+1 only (a 1-bit model,\n"
+           "                      as `trit export` writes --quant binary; trit runs it 1-bit);\n"
            "                      bf16: master weights, quantization_mode online (~8x larger)\n"
+           "  --binary            same as --format binary\n"
            "  --vocab N           override the shape's vocabulary size (e.g. to match a tokenizer)\n"
            "  -t N                generator threads (default: all CPUs)\n");
 }
@@ -472,6 +487,7 @@ int cmd_synth(int argc, char **argv) {
         else if (!strcmp(a, "--shape")) { shape_s = val; i++; }
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) { out_s = val; i++; }
         else if (!strcmp(a, "--format")) { format = val; i++; }
+        else if (!strcmp(a, "--binary")) { format = "binary"; continue; }
         else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (!cli_int(C, a, val, 0, INT64_MAX, &seed)) return 1; i++; }
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!cli_int(C, a, val, 1, 1024, &n_threads)) return 1; i++; }
         else if (!strcmp(a, "--vocab")) { if (!cli_int(C, a, val, 8, 1 << 21, &vocab)) return 1; i++; }
@@ -493,9 +509,9 @@ int cmd_synth(int argc, char **argv) {
         custom.vocab = vocab;
         S = &custom;
     }
-    if (strcmp(format, "packed") && strcmp(format, "bf16"))
-        return cli_error(C, "unknown --format \"%s\" (packed or bf16)", format);
-    int packed = !strcmp(format, "packed");
+    if (strcmp(format, "packed") && strcmp(format, "binary") && strcmp(format, "bf16"))
+        return cli_error(C, "unknown --format \"%s\" (packed, binary or bf16)", format);
+    int packed = !strcmp(format, "packed") ? 1 : !strcmp(format, "binary") ? 2 : 0;
     if (!out_s || !*out_s) return cli_error(C, "no output folder given; use -o DIR");
 
     /* the final name, without trailing slashes */

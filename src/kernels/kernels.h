@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include "core/core.h"
 #include "io/safetensors.h"
+#include "kernels/binary.h"
 
 /* A ternary matrix W [N x K] in the layout of Hugging Face packed BitNet
  * checkpoints: Q = ceil(N/4) packed rows of K bytes; output row r lives in
@@ -53,6 +54,8 @@ typedef struct {
     /* y[m*ldy + n] = x[m] . w[n] for n in [n0, n1), m < M; x: [M][K] f32. */
     void (*q8matmul)(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
                      int64_t n0, int64_t n1);
+    /* binary (1-bit) weights x int8 tokens, rows [n0, n1): see binary.h. */
+    trit_bmatmul_fn bmatmul;
 } trit_kernels;
 
 /* The table for a given level (falls back to scalar where a level lacks a kernel). */

@@ -105,6 +105,13 @@ static void run_linear(trit_ctx *c, const trit_linear *lin, const float *in, flo
                         int64_t r = q + g * lin->t.Q;
                         if (r < N) y[m * N + r] += lin->bias[r];
                     }
+    } else if (lin->kind == LIN_BINARY) {
+        trit_split(N, ith, nth, 16, &lo, &hi);
+        if (lo >= hi) return;
+        c->kern->bmatmul(&lin->b, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
+        if (lin->bias)
+            for (int64_t m = 0; m < M; m++)
+                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
     } else if (lin->kind == LIN_Q8) {
         trit_split(N, ith, nth, 4, &lo, &hi);
         if (lo < hi) c->kern->q8matmul(&lin->q8, in, M, y, N, lo, hi);

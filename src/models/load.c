@@ -208,6 +208,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
          * converter), also when config.json says autobitlinear. */
         lin->wdiv = m->params.weight_scale_multiply ? 1.0f / sc : sc;
         m->weight_bytes += (int64_t)w->nbytes;
+        if (trit_linear_to_binary(m, lin, w, L->err) != TRIT_OK) return 0; /* +-1 codes -> 1-bit blocks */
     } else {
         if (!is_float(w->dtype)) {
             trit_fail(L->err, TRIT_ERR_MISMATCH, "%s: tensor '%s' has dtype %s; expected F32, F16 or BF16 %s",
@@ -245,7 +246,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
 /* ==== model ==== */
 
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_2BIT};
+    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_2BIT, TRIT_BINARY_AUTO};
     return p;
 }
 
@@ -379,6 +380,7 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
     for (int64_t i = 0; i < c->n_layers; i++)
         if (!load_layer(&L, i)) { st = err->code; goto fail; }
     if (!(m->final_norm = load_vec(&L, "model.norm.weight", c->dim))) { st = err->code; goto fail; }
+    if ((st = trit_model_check_binary(m, err)) != TRIT_OK) goto fail;
     {
         const int wf = m->params.weights_format;
         const int fmt = wf == TRIT_WEIGHTS_2BIT ? TRIT_TPK_I2 : wf == TRIT_WEIGHTS_1P6BIT ? TRIT_TPK_T1
@@ -438,7 +440,10 @@ void trit_model_get_info(const trit_model *m, trit_model_info *info) {
          "ternary from master weights (online), 1.6-bit", "ternary from master weights (online), lookup-table"}};
     const int tf = m->tp_buf ? m->params.weights_format == TRIT_WEIGHTS_2BIT ? 1
                  : m->params.weights_format == TRIT_WEIGHTS_1P6BIT ? 2 : 3 : 0;
-    info->weight_format = c->wfmt == WFMT_PACKED_OFFLINE ? fmts[0][tf]
+    info->weight_format = m->n_binary_lin && m->n_binary_lin == m->n_packed_lin
+                        ? "binary, 1-bit + f16 scale per 128 (repacked at load from packed +-1 codes)"
+                        : m->n_binary_lin ? "mixed: packed 2-bit ternary and 1-bit binary linears"
+                        : c->wfmt == WFMT_PACKED_OFFLINE ? fmts[0][tf]
                         : c->wfmt == WFMT_ONLINE ? fmts[1][tf] : "dense float";
     info->vocab_size = c->vocab;
     info->hidden_size = c->dim;

@@ -18,7 +18,7 @@
 
 typedef enum { ARCH_BITNET = 0, ARCH_LLAMA = 1 } trit_arch;
 typedef enum { WFMT_DENSE = 0, WFMT_PACKED_OFFLINE = 1, WFMT_ONLINE = 2 } trit_wfmt;
-typedef enum { LIN_TERNARY = 0, LIN_DENSE = 1, LIN_Q8 = 2 } trit_lin_kind;
+typedef enum { LIN_TERNARY = 0, LIN_DENSE = 1, LIN_Q8 = 2, LIN_BINARY = 3 } trit_lin_kind;
 typedef enum { ROPE_DEFAULT = 0, ROPE_LINEAR = 1, ROPE_LLAMA3 = 2 } trit_rope_type;
 
 /* One linear layer y = x W^T (+ b). Ternary layers quantize x to int8 per
@@ -33,6 +33,7 @@ typedef struct {
     trit_dmat d;       /* dense                                          */
     trit_q8mat q8;     /* 8-bit groups (lm_head with TRIT_HEAD_Q8)       */
     void *q8_owned;    /* q8.q and q8.d storage                          */
+    trit_bmat b;       /* binary: 1-bit blocks in `owned`, divisor wdiv  */
     uint8_t *owned;    /* ternary codes made at load (online mode)       */
     trit_tpk tp;       /* ternary: repacked layout (tp.data in the model's
                           tp_buf), used instead of t when tp.data != NULL */
@@ -79,6 +80,7 @@ struct trit_model {
     trit_layer *layers;
     float *inv_freq;       /* [head_dim/2]                                */
     int64_t n_params, weight_bytes;
+    int64_t n_packed_lin, n_binary_lin; /* packed quantized linears; of them repacked to binary */
     trit_model_params params;
     void *tp_buf;          /* repacked ternary weights (one mapping) or NULL */
     size_t tp_bytes;
@@ -92,6 +94,17 @@ void trit_config_free(trit_config *cfg);
 /* Repacks every ternary linear into tpack format fmt (repack.c): fills
  * lin->tp, sets m->tp_buf, releases the source codes. */
 trit_status trit_model_repack(trit_model *m, int fmt, trit_error *err);
+
+/* Called by the loader for every packed ternary linear `name` (tensor w,
+ * codes already checked) of a model being loaded: counts it and, as
+ * m->params.binary_format says, repacks it to binary blocks when its codes
+ * are all +-1, or fails (TRIT_BINARY_FORCE) when they are not
+ * (models/binary_load.c). */
+trit_status trit_linear_to_binary(trit_model *m, trit_linear *lin, const st_tensor *w, trit_error *err);
+
+/* After all layers are loaded: with TRIT_BINARY_FORCE, fails when the model
+ * has no packed linear at all (e.g. master weights, a dense model). */
+trit_status trit_model_check_binary(const trit_model *m, trit_error *err);
 
 /* Computes the rotary inverse frequencies [head_dim/2] as transformers does
  * for the configured rope type. */
