@@ -14,10 +14,11 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
+#include "kernels/head.h"
 
 typedef enum { ARCH_BITNET = 0, ARCH_LLAMA = 1 } trit_arch;
 typedef enum { WFMT_DENSE = 0, WFMT_PACKED_OFFLINE = 1, WFMT_ONLINE = 2 } trit_wfmt;
-typedef enum { LIN_TERNARY = 0, LIN_DENSE = 1, LIN_Q8 = 2 } trit_lin_kind;
+typedef enum { LIN_TERNARY = 0, LIN_DENSE = 1, LIN_HQ = 2 } trit_lin_kind;
 typedef enum { ROPE_DEFAULT = 0, ROPE_LINEAR = 1, ROPE_LLAMA3 = 2 } trit_rope_type;
 
 /* One linear layer y = x W^T (+ b). Ternary layers quantize x to int8 per
@@ -30,8 +31,9 @@ typedef struct {
     trit_tmat t;       /* ternary: codes in place or in `owned`          */
     float wdiv;        /* ternary: divisor (stored weight_scale, or 1/mean|W|) */
     trit_dmat d;       /* dense                                          */
-    trit_q8mat q8;     /* 8-bit groups (lm_head with TRIT_HEAD_Q8)       */
-    void *q8_owned;    /* q8.q and q8.d storage                          */
+    trit_hmat hq;      /* block-quantized (lm_head with TRIT_HEAD_Q8/Q6/Q4) */
+    void *hq_owned;    /* hq.tiles storage (mmap, hq_bytes long)         */
+    size_t hq_bytes;
     uint8_t *owned;    /* ternary codes made at load (online mode)       */
     float *bias;       /* [out] or NULL, owned                           */
 } trit_linear;
