@@ -78,9 +78,15 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out) {
 trit_model *cli_load_model(const char *cmd, const char *dir) { return cli_load_model_head(cmd, dir, NULL); }
 
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head) {
-    if (lm_head && strcmp(lm_head, "q8") && strcmp(lm_head, "stored")) {
-        cli_error(cmd, "--lm-head expects \"stored\" or \"q8\", got \"%s\"", lm_head);
-        return NULL;
+    int fmt = TRIT_HEAD_AS_STORED;
+    if (lm_head) {
+        if (!strcmp(lm_head, "q8")) fmt = TRIT_HEAD_Q8;
+        else if (!strcmp(lm_head, "q6")) fmt = TRIT_HEAD_Q6;
+        else if (!strcmp(lm_head, "q4")) fmt = TRIT_HEAD_Q4;
+        else if (strcmp(lm_head, "stored")) {
+            cli_error(cmd, "--lm-head expects stored, q8, q6 or q4, got \"%s\"", lm_head);
+            return NULL;
+        }
     }
     if (!dir) {
         cli_error(cmd, "no model given; use -m DIR (a Hugging Face folder with config.json and model.safetensors)");
@@ -90,7 +96,7 @@ trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm
     trit_error err = {0};
     trit_model_params mp = trit_model_default_params();
     if (getenv("TRIT_DEBUG_SCALE_MULTIPLY")) mp.weight_scale_multiply = 1; /* tests only */
-    if (lm_head && !strcmp(lm_head, "q8")) mp.lm_head_format = TRIT_HEAD_Q8;
+    mp.lm_head_format = fmt;
     if (trit_model_load(dir, &mp, &m, &err) != TRIT_OK) {
         cli_error(cmd, "%s", err.msg);
         return NULL;

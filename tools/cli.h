@@ -18,6 +18,7 @@ int cmd_chat(int argc, char **argv);   /* tools/cmd_chat.c: interactive chat wit
 int cmd_export(int argc, char **argv); /* tools/cmd_export.c: trained model -> Hugging Face folder */
 int cmd_tokenizer(int argc, char **argv); /* tools/cmd_tokenizer_train.c: `trit tokenizer train` */
 int cmd_train(int argc, char **argv);     /* tools/cmd_train.c: `trit train` (quantization-aware training) */
+int cmd_perplexity(int argc, char **argv); /* tools/cmd_perplexity.c: `trit perplexity` over a text file */
 
 /* Prints "trit <cmd>: error: <msg>" to stderr; returns 1. */
 int cli_error(const char *cmd, const char *fmt, ...);
@@ -33,8 +34,11 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out);
 
 /* Loads a model, printing a clear error on failure. NULL on failure. */
 trit_model *cli_load_model(const char *cmd, const char *dir);
-/* Same, with the --lm-head choice: NULL / "stored" (as in the file) or "q8". */
+/* Same, with the --lm-head choice: NULL / "stored" (as in the file), "q8", "q6" or "q4". */
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head);
+
+/* Help line of --lm-head, shared by the commands that take it. */
+#define CLI_LM_HEAD_HELP "stored (default, exact), q8, q6 or q4: lm_head quantized at load (8.5 / 6.5 / 4.5 bits per weight)"
 
 /* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
 double cli_peak_rss_mib(void);

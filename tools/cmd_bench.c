@@ -20,7 +20,7 @@
 
 /* Prints the options of `trit bench` to stdout. */
 static void usage(void) {
-    printf("usage: trit bench -m DIR [-p 128] [-n 64] [-t N] [-r 3] [--json]\n"
+    printf("usage: trit bench -m DIR [-p 128] [-n 64] [-t N] [-r 3] [--lm-head F] [--json]\n"
            "Measures prompt processing (pp) and generation (tg) tokens/s, like llama-bench.\n"
            "  -m DIR        model folder (e.g. one made by `trit synth --shape 2b4t -o DIR`)\n"
            "  -p N          prompt tokens, processed by one decode call (default 128; 0 skips pp)\n"
@@ -29,7 +29,7 @@ static void usage(void) {
            "  -r N          repetitions after one warm-up (default 3)\n"
            "  --no-warmup   skip the warm-up repetition\n"
            "  --seed S      seed of the random prompt ids (default 1)\n"
-           "  --lm-head F   stored (default) or q8: 8-bit lm_head with a scale per 32 weights\n"
+           "  --lm-head F   " CLI_LM_HEAD_HELP "\n"
            "  --json        also print the results as one JSON object on the last line of stdout\n"
            "Each repetition uses a fresh context; pp and tg are reported as mean +/- sd.\n");
 }

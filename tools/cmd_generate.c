@@ -28,7 +28,7 @@ static void usage(void) {
            "  --bos / --no-bos    force / suppress the BOS token (default: as the tokenizer config says)\n"
            "  --no-special        treat special-token text in the prompt as plain text\n"
            "  --tokenizer PATH    tokenizer file or folder (default: the model folder)\n"
-           "  --lm-head F         stored (default, exact) or q8 (8-bit lm_head: half the bytes per token)\n");
+           "  --lm-head F         " CLI_LM_HEAD_HELP "\n");
 }
 
 int cmd_generate(int argc, char **argv) {

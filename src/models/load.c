@@ -318,7 +318,9 @@ typedef struct {
     trit_hq_fmt fmt;
     void *tiles;
     int64_t n_groups, chunk; /* row groups, and row groups per chunk */
+    int check;               /* look for NaN/Inf (the tensor's only scan) */
     _Atomic int64_t next;
+    _Atomic int64_t bad;     /* smallest index of a non-finite value seen, or INT64_MAX */
 } hq_job;
 
 /* Pool task: quantizes chunks until none is left; after each chunk, lets the
@@ -336,6 +338,11 @@ static void hq_task(void *arg, int ith, int nth) {
         if (g0 >= j->n_groups) break;
         int64_t r0 = g0 * TRIT_HQ_ROWS, r1 = (g0 + j->chunk) * TRIT_HQ_ROWS;
         if (r1 > w->N) r1 = w->N;
+        if (j->check) {
+            int64_t i = first_nonfinite((const uint8_t *)w->data + (size_t)r0 * row, w->dtype, (r1 - r0) * w->K);
+            int64_t cur = atomic_load(&j->bad);
+            while (i >= 0 && r0 * w->K + i < cur && !atomic_compare_exchange_weak(&j->bad, &cur, r0 * w->K + i)) {}
+        }
         trit_hq_quantize_rows(j->fmt, w, r0, r1, j->tiles);
         uintptr_t a = ((uintptr_t)w->data + (uintptr_t)r0 * row + pg - 1) & ~(pg - 1);
         uintptr_t e = ((uintptr_t)w->data + (uintptr_t)r1 * row) & ~(pg - 1);
@@ -349,11 +356,12 @@ static void head_free(trit_linear *h) {
     h->hq_owned = NULL;
 }
 
-/* Replaces the dense lm_head by a block-quantized copy (trit_hq_fmt fmt),
- * converted on a pool of params.n_threads threads. The tiles live in their
- * own mapping with transparent huge pages requested (fewer page faults
- * while converting, fewer TLB misses while streaming it per token). */
-static trit_status head_quantize(trit_model *m, trit_hq_fmt fmt, trit_error *err) {
+/* Replaces the dense lm_head (stored as tensor t) by a block-quantized copy
+ * (trit_hq_fmt fmt), converted on a pool of params.n_threads threads; the
+ * conversion also does t's NaN/Inf check (t is read once). The tiles live
+ * in their own mapping with transparent huge pages requested (fewer page
+ * faults while converting, fewer TLB misses while streaming it per token). */
+static trit_status head_quantize(trit_model *m, trit_hq_fmt fmt, const st_tensor *t, trit_error *err) {
     trit_linear *h = &m->lm_head;
     const int64_t N = h->out, K = h->in;
     const char *name = m->cfg.tied ? "model.embed_tokens.weight (tied lm_head)" : "lm_head.weight";
@@ -377,9 +385,25 @@ static trit_status head_quantize(trit_model *m, trit_hq_fmt fmt, trit_error *err
         return trit_fail(err, TRIT_ERR_NOMEM, "out of memory starting the threads that convert the lm_head");
     }
     const int64_t groups = (N + TRIT_HQ_ROWS - 1) / TRIT_HQ_ROWS;
-    hq_job j = {&h->d, fmt, buf, groups, 64, 0}; /* 64 groups: 1024 rows, 5 MB of bf16 at K=2560 */
+    /* chunks of 64 groups: 1024 rows, 5 MB of bf16 at K=2560 */
+    hq_job j = {&h->d, fmt, buf, groups, 64, m->params.check_values, 0, INT64_MAX};
     trit_pool_run(pool, hq_task, &j);
     trit_pool_free(pool);
+    int64_t bad = atomic_load(&j.bad);
+    if (bad != INT64_MAX) {
+        munmap(buf, map);
+        float v;
+        if (t->dtype == ST_F32) memcpy(&v, t->data + 4 * bad, 4);
+        else {
+            uint16_t x;
+            memcpy(&x, t->data + 2 * bad, 2);
+            v = t->dtype == ST_BF16 ? trit_bf16_to_f32(x) : trit_fp16_to_f32(x);
+        }
+        return trit_fail(err, TRIT_ERR_VALUE,
+                         "%s: tensor '%s' holds a non-finite value (%s) at element %lld; the checkpoint is "
+                         "corrupt or was saved from a diverged run", t->file, t->name, isnan(v) ? "NaN" : "Inf",
+                         (long long)bad);
+    }
     m->weight_bytes += (int64_t)bytes - (int64_t)(N * K) * (h->d.dtype == ST_F32 ? 4 : 2); /* head read per token */
     h->kind = LIN_HQ;
     h->hq = (trit_hmat){fmt, N, K, buf};
@@ -416,7 +440,12 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
                        e->file, e->name, st_dtype_name(e->dtype));
         goto fail;
     }
-    if (!check_shape(&L, e, 2, c->vocab, c->dim) || !check_finite(&L, e)) { st = err->code; goto fail; }
+    /* a tied head that gets quantized is checked while it is converted (one pass) */
+    const int head_q = m->params.lm_head_format != TRIT_HEAD_AS_STORED;
+    if (!check_shape(&L, e, 2, c->vocab, c->dim) || (!(c->tied && head_q) && !check_finite(&L, e))) {
+        st = err->code;
+        goto fail;
+    }
     m->embed = (trit_dmat){c->vocab, c->dim, e->dtype, e->data};
     m->n_params += c->vocab * c->dim;
     m->weight_bytes += (int64_t)e->nbytes;
@@ -441,7 +470,7 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
                            h->file, st_dtype_name(h->dtype));
             goto fail;
         }
-        if (!check_shape(&L, h, 2, c->vocab, c->dim) || !check_finite(&L, h)) { st = err->code; goto fail; }
+        if (!check_shape(&L, h, 2, c->vocab, c->dim) || (!head_q && !check_finite(&L, h))) { st = err->code; goto fail; }
         m->lm_head.kind = LIN_DENSE;
         m->lm_head.in = c->dim;
         m->lm_head.out = c->vocab;
@@ -456,7 +485,8 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
             goto fail;
         }
         trit_hq_fmt fmt = f == TRIT_HEAD_Q8 ? TRIT_HQ_Q8 : f == TRIT_HEAD_Q6 ? TRIT_HQ_Q6 : TRIT_HQ_Q4;
-        if ((st = head_quantize(m, fmt, err)) != TRIT_OK) goto fail;
+        const st_tensor *ht = c->tied ? e : find(&L, "lm_head.weight", 1);
+        if ((st = head_quantize(m, fmt, ht, err)) != TRIT_OK) goto fail;
     }
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof(float));
     if (!m->inv_freq) { st = trit_fail(err, TRIT_ERR_NOMEM, "out of memory"); goto fail; }
