@@ -78,9 +78,12 @@ test: deps
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train
+bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_head $(BUILD)/bench_tokenize $(BUILD)/bench_train
 
 $(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
+$(BUILD)/bench_head: bench/bench_head.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libtrit.a

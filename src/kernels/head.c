@@ -74,22 +74,29 @@ static uint16_t quant_block(trit_hq_fmt fmt, const float *w, uint8_t *u) {
     return d16;
 }
 
-/* Writes the 32 codes u of row r into tile t (whose qh, for q6, starts zeroed). */
-static void put_codes(trit_hq_fmt fmt, void *t, int r, const uint8_t *u) {
+/* Packs the codes u[16][32] of a tile's rows (as 8 little-endian words of 4
+ * codes per row) into tile t, after its 16 scales. Word p of row r holds
+ * columns 4p..4p+3, which is exactly the 4-byte group the layout puts at
+ * byte 4*r of step p, so packing is a word transpose (plus nibble merges). */
+static void pack_tile(trit_hq_fmt fmt, void *t, const uint16_t *d, const uint32_t u[TRIT_HQ_ROWS][8]) {
+    memcpy(t, d, TRIT_HQ_ROWS * 2); /* d[16] leads every tile struct */
+    uint32_t *q = (uint32_t *)((uint8_t *)t + TRIT_HQ_ROWS * 2); /* [steps][16] words */
     if (fmt == TRIT_HQ_Q8) {
-        trit_hq8_tile *q = t;
-        for (int s = 0; s < 8; s++) memcpy(&q->qs[s][4 * r], u + 4 * s, 4);
-    } else if (fmt == TRIT_HQ_Q4) {
-        trit_hq4_tile *q = t;
-        for (int p = 0; p < 4; p++)
-            for (int j = 0; j < 4; j++) q->qs[p][4 * r + j] = (uint8_t)(u[4 * p + j] | u[16 + 4 * p + j] << 4);
-    } else {
-        trit_hq6_tile *q = t;
-        for (int p = 0; p < 4; p++)
-            for (int j = 0; j < 4; j++)
-                q->ql[p][4 * r + j] = (uint8_t)((u[4 * p + j] & 15) | (u[16 + 4 * p + j] & 15) << 4);
         for (int s = 0; s < 8; s++)
-            for (int j = 0; j < 4; j++) q->qh[s / 4][4 * r + j] |= (uint8_t)((u[4 * s + j] >> 4) << (2 * (s % 4)));
+            for (int r = 0; r < TRIT_HQ_ROWS; r++) q[s * 16 + r] = u[r][s];
+    } else if (fmt == TRIT_HQ_Q4) { /* codes <= 15: a word shifted by 4 moves each code to its byte's high nibble */
+        for (int p = 0; p < 4; p++)
+            for (int r = 0; r < TRIT_HQ_ROWS; r++) q[p * 16 + r] = u[r][p] | u[r][p + 4] << 4;
+    } else {
+        const uint32_t m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+        for (int p = 0; p < 4; p++)
+            for (int r = 0; r < TRIT_HQ_ROWS; r++) q[p * 16 + r] = (u[r][p] & m4) | (u[r][p + 4] & m4) << 4;
+        for (int h = 0; h < 2; h++)
+            for (int r = 0; r < TRIT_HQ_ROWS; r++) {
+                uint32_t v = 0;
+                for (int s = 0; s < 4; s++) v |= (u[r][4 * h + s] >> 4 & m2) << (2 * s);
+                q[64 + h * 16 + r] = v;
+            }
     }
 }
 
@@ -137,34 +144,29 @@ static void to_f32(const trit_dmat *w, size_t i0, int64_t n, float *out) {
     }
 }
 
-/* See head.h. Each row is read in chunks of up to 64 blocks. */
+/* See head.h. A tile's 16 rows x 32 columns are read (as f32), quantized
+ * and packed together. */
 void trit_hq_quantize_rows(trit_hq_fmt fmt, const trit_dmat *w, int64_t r0, int64_t r1, void *tiles) {
-    enum { CH = 64 };
     const int64_t K = w->K, B = K / TRIT_HQ_BLOCK;
     const size_t tb = trit_hq_tile_bytes(fmt);
     const int off = trit_hq_offset(fmt);
-    float buf[CH * TRIT_HQ_BLOCK];
-    uint8_t u[TRIT_HQ_BLOCK];
+    float buf[TRIT_HQ_BLOCK];
+    uint32_t u[TRIT_HQ_ROWS][8];
+    uint16_t d[TRIT_HQ_ROWS];
     for (int64_t g = r0 / TRIT_HQ_ROWS; g * TRIT_HQ_ROWS < r1; g++) {
-        uint8_t *tg = (uint8_t *)tiles + (size_t)(g * B) * tb;
-        memset(tg, 0, (size_t)B * tb);
-        for (int r = 0; r < TRIT_HQ_ROWS; r++) {
-            int64_t n = g * TRIT_HQ_ROWS + r;
-            if (n >= w->N || n >= r1) { /* padding row: weight 0 */
-                memset(u, off, sizeof u);
-                for (int64_t b = 0; b < B; b++) put_codes(fmt, tg + (size_t)b * tb, r, u);
-                continue;
-            }
-            for (int64_t b0 = 0; b0 < B; b0 += CH) {
-                int64_t nb = B - b0 < CH ? B - b0 : CH;
-                to_f32(w, (size_t)n * (size_t)K + (size_t)b0 * TRIT_HQ_BLOCK, nb * TRIT_HQ_BLOCK, buf);
-                for (int64_t b = 0; b < nb; b++) {
-                    uint8_t *t = tg + (size_t)(b0 + b) * tb;
-                    uint16_t d = quant_block(fmt, buf + b * TRIT_HQ_BLOCK, u);
-                    memcpy((uint16_t *)t + r, &d, 2); /* d[16] leads every tile struct */
-                    put_codes(fmt, t, r, u);
+        int64_t n0 = g * TRIT_HQ_ROWS, nr = r1 - n0 < TRIT_HQ_ROWS ? r1 - n0 : TRIT_HQ_ROWS;
+        if (w->N - n0 < nr) nr = w->N - n0;
+        for (int64_t b = 0; b < B; b++) {
+            for (int r = 0; r < TRIT_HQ_ROWS; r++) {
+                if (r >= nr) { /* padding row: weight 0 */
+                    memset(u[r], off, sizeof u[r]);
+                    d[r] = 0;
+                    continue;
                 }
+                to_f32(w, (size_t)(n0 + r) * (size_t)K + (size_t)b * TRIT_HQ_BLOCK, TRIT_HQ_BLOCK, buf);
+                d[r] = quant_block(fmt, buf, (uint8_t *)u[r]);
             }
+            pack_tile(fmt, (uint8_t *)tiles + (size_t)(g * B + b) * tb, d, u);
         }
     }
 }
