@@ -9,12 +9,6 @@
 
 /* ==== formats ==== */
 
-size_t trit_hq_tile_bytes(trit_hq_fmt fmt) {
-    return fmt == TRIT_HQ_Q8 ? sizeof(trit_hq8_tile) : fmt == TRIT_HQ_Q6 ? sizeof(trit_hq6_tile) : sizeof(trit_hq4_tile);
-}
-
-int trit_hq_offset(trit_hq_fmt fmt) { return fmt == TRIT_HQ_Q8 ? 128 : fmt == TRIT_HQ_Q6 ? 32 : 8; }
-
 const char *trit_hq_name(trit_hq_fmt fmt) { return fmt == TRIT_HQ_Q8 ? "q8" : fmt == TRIT_HQ_Q6 ? "q6" : "q4"; }
 
 size_t trit_hq_bytes(trit_hq_fmt fmt, int64_t N, int64_t K) {

@@ -86,9 +86,11 @@ typedef struct {
 } trit_hmat;
 
 /* Bytes of one tile of fmt (544, 416 or 288). */
-size_t trit_hq_tile_bytes(trit_hq_fmt fmt);
+static inline size_t trit_hq_tile_bytes(trit_hq_fmt fmt) {
+    return fmt == TRIT_HQ_Q8 ? sizeof(trit_hq8_tile) : fmt == TRIT_HQ_Q6 ? sizeof(trit_hq6_tile) : sizeof(trit_hq4_tile);
+}
 /* Code offset of fmt (128, 32, 8). */
-int trit_hq_offset(trit_hq_fmt fmt);
+static inline int trit_hq_offset(trit_hq_fmt fmt) { return fmt == TRIT_HQ_Q8 ? 128 : fmt == TRIT_HQ_Q6 ? 32 : 8; }
 /* Short name ("q8", "q6", "q4"). */
 const char *trit_hq_name(trit_hq_fmt fmt);
 /* Bytes of the tiles of an N x K matrix (K a multiple of 32). */

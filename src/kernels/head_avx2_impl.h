@@ -62,16 +62,21 @@ HQ_INLINE void unpack(trit_hq_fmt fmt, const void *tile, int h, __m256i v[8]) {
     }
 }
 
+/* The 4 activation bytes at p in every lane (a broadcast load). */
+HQ_INLINE __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
 /* Exact block sums of 8 rows for one token: sum (u - off) * x. */
 HQ_INLINE __m256i block_dot(trit_hq_fmt fmt, const __m256i v[8], const trit_hq_act *a) {
-    int32_t xv[8];
-    memcpy(xv, a->qs, sizeof xv);
     const int32_t off = trit_hq_offset(fmt);
 #ifdef HQ_AVXVNNI
     __m256i s0 = _mm256_set1_epi32(-off * a->sum), s1 = _mm256_setzero_si256();
     for (int i = 0; i < 8; i += 2) {
-        s0 = _mm256_dpbusd_avx_epi32(s0, v[i], _mm256_set1_epi32(xv[i]));
-        s1 = _mm256_dpbusd_avx_epi32(s1, v[i + 1], _mm256_set1_epi32(xv[i + 1]));
+        s0 = _mm256_dpbusd_avx_epi32(s0, v[i], bcast4(a->qs + 4 * i));
+        s1 = _mm256_dpbusd_avx_epi32(s1, v[i + 1], bcast4(a->qs + 4 * i + 4));
     }
     return _mm256_add_epi32(s0, s1);
 #else
@@ -79,7 +84,7 @@ HQ_INLINE __m256i block_dot(trit_hq_fmt fmt, const __m256i v[8], const trit_hq_a
     if (fmt == TRIT_HQ_Q8) {
         __m256i s = _mm256_setzero_si256();
         for (int i = 0; i < 8; i++) {
-            __m256i x = _mm256_set1_epi32(xv[i]);
+            __m256i x = bcast4(a->qs + 4 * i);
             __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(v[i]), _mm256_sign_epi8(x, v[i]));
             s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
         }
@@ -87,8 +92,8 @@ HQ_INLINE __m256i block_dot(trit_hq_fmt fmt, const __m256i v[8], const trit_hq_a
     }
     __m256i s = _mm256_set1_epi32(-off * a->sum);
     for (int i = 0; i < 8; i += 2) {
-        __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(v[i], _mm256_set1_epi32(xv[i])),
-                                     _mm256_maddubs_epi16(v[i + 1], _mm256_set1_epi32(xv[i + 1])));
+        __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(v[i], bcast4(a->qs + 4 * i)),
+                                     _mm256_maddubs_epi16(v[i + 1], bcast4(a->qs + 4 * i + 4)));
         s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
     }
     return s;

@@ -51,14 +51,19 @@ HQ_INLINE void unpack(trit_hq_fmt fmt, const void *tile, __m512i v[8]) {
     }
 }
 
+/* The 4 activation bytes at p in every lane (a broadcast load). */
+HQ_INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
 /* Exact block sum per row for one token: sum (u - off) * x. */
 HQ_INLINE __m512i block_dot(const __m512i v[8], const trit_hq_act *a, int32_t off) {
-    int32_t xv[8];
-    memcpy(xv, a->qs, sizeof xv);
     __m512i s0 = _mm512_set1_epi32(-off * a->sum), s1 = _mm512_setzero_si512();
     for (int i = 0; i < 8; i += 2) {
-        s0 = _mm512_dpbusd_epi32(s0, v[i], _mm512_set1_epi32(xv[i]));
-        s1 = _mm512_dpbusd_epi32(s1, v[i + 1], _mm512_set1_epi32(xv[i + 1]));
+        s0 = _mm512_dpbusd_epi32(s0, v[i], bcast4(a->qs + 4 * i));
+        s1 = _mm512_dpbusd_epi32(s1, v[i + 1], bcast4(a->qs + 4 * i + 4));
     }
     return _mm512_add_epi32(s0, s1);
 }
