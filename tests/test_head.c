@@ -122,6 +122,24 @@ static void test_quantize_error(void) {
     }
 }
 
+/* The conversion reports the first non-finite weight (the model loader's
+ * NaN/Inf check of a quantized head), and -1 for a finite matrix. */
+static void test_quantize_nonfinite(void) {
+    const int64_t N = 40, K = 96;
+    uint16_t *w = malloc((size_t)(N * K) * 2);
+    fill_weights(w, N, K);
+    void *t = malloc(trit_hq_bytes(TRIT_HQ_Q4, N, K));
+    trit_dmat d = {N, K, ST_BF16, w};
+    CHECK(trit_hq_quantize_rows(TRIT_HQ_Q4, &d, 0, N, t) == -1, "finite matrix");
+    w[35 * K + 70] = 0x7fc0;                   /* NaN */
+    w[33 * K + 5] = 0xff80;                    /* -Inf */
+    CHECK(trit_hq_quantize_rows(TRIT_HQ_Q8, &d, 0, 32, t) == -1, "rows 0-31 are finite");
+    int64_t at = trit_hq_quantize_rows(TRIT_HQ_Q6, &d, 32, N, t);
+    CHECK(at == 33 * K + 5, "first non-finite at %lld, want %lld", (long long)at, (long long)(33 * K + 5));
+    free(t);
+    free(w);
+}
+
 /* Activation blocks: |x - d*q| <= d/2, sum of codes, zero and huge blocks. */
 static void test_act_quant(void) {
     enum { K = 160 };
@@ -341,6 +359,7 @@ static void test_models_close_to_exact_head(void) {
 int main(void) {
     RUN(test_formats);
     RUN(test_quantize_error);
+    RUN(test_quantize_nonfinite);
     RUN(test_act_quant);
     RUN(test_kernels_match_reference);
     RUN(test_models_close_to_exact_head);

@@ -36,14 +36,19 @@ static inline uint16_t bf16_up(float f) {
 
 /* ==== weight quantization ==== */
 
-/* Quantizes 32 weights w into codes u (see head.h); returns the bf16 scale. */
-static uint16_t quant_block(trit_hq_fmt fmt, const float *w, uint8_t *u) {
+/* Quantizes 32 weights w into codes u (see head.h); returns the bf16 scale.
+ * Sets *bad when a weight is NaN or infinite (the codes are then
+ * meaningless but defined). */
+static uint16_t quant_block(trit_hq_fmt fmt, const float *w, uint8_t *u, int *bad) {
     const int off = trit_hq_offset(fmt);
     float hi = 0, lo = 0;
+    int nf = 0;
     for (int i = 0; i < TRIT_HQ_BLOCK; i++) {
         hi = w[i] > hi ? w[i] : hi;
         lo = w[i] < lo ? w[i] : lo;
+        nf |= !(fabsf(w[i]) < INFINITY);
     }
+    *bad |= nf;
     float d, qlo, qhi;
     if (fmt == TRIT_HQ_Q8) {
         d = (hi > -lo ? hi : -lo) / 127.0f;
@@ -140,7 +145,8 @@ static void to_f32(const trit_dmat *w, size_t i0, int64_t n, float *out) {
 
 /* See head.h. A tile's 16 rows x 32 columns are read (as f32), quantized
  * and packed together. */
-void trit_hq_quantize_rows(trit_hq_fmt fmt, const trit_dmat *w, int64_t r0, int64_t r1, void *tiles) {
+int64_t trit_hq_quantize_rows(trit_hq_fmt fmt, const trit_dmat *w, int64_t r0, int64_t r1, void *tiles) {
+    int64_t first_bad = -1;
     const int64_t K = w->K, B = K / TRIT_HQ_BLOCK;
     const size_t tb = trit_hq_tile_bytes(fmt);
     const int off = trit_hq_offset(fmt);
@@ -158,11 +164,17 @@ void trit_hq_quantize_rows(trit_hq_fmt fmt, const trit_dmat *w, int64_t r0, int6
                     continue;
                 }
                 to_f32(w, (size_t)(n0 + r) * (size_t)K + (size_t)b * TRIT_HQ_BLOCK, TRIT_HQ_BLOCK, buf);
-                d[r] = quant_block(fmt, buf, (uint8_t *)u[r]);
+                int bad = 0;
+                d[r] = quant_block(fmt, buf, (uint8_t *)u[r], &bad);
+                for (int i = 0; bad && i < TRIT_HQ_BLOCK; i++) {
+                    int64_t at = (n0 + r) * K + b * TRIT_HQ_BLOCK + i;
+                    if (!(fabsf(buf[i]) < INFINITY) && (first_bad < 0 || at < first_bad)) first_bad = at;
+                }
             }
             pack_tile(fmt, (uint8_t *)tiles + (size_t)(g * B + b) * tb, d, u);
         }
     }
+    return first_bad;
 }
 
 /* See head.h. */

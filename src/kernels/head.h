@@ -100,8 +100,10 @@ size_t trit_hq_bytes(trit_hq_fmt fmt, int64_t N, int64_t K);
  * multiple of 32; r0 a multiple of 16) into the tiles of those row groups
  * in `tiles` (the whole matrix's tile array, laid out as trit_hmat). When r1
  * is not a multiple of 16 it must be w->N: the rows past N are zero-filled.
- * Row groups are independent, so threads may convert disjoint ranges. */
-void trit_hq_quantize_rows(trit_hq_fmt fmt, const trit_dmat *w, int64_t r0, int64_t r1, void *tiles);
+ * Row groups are independent, so threads may convert disjoint ranges.
+ * Returns the element index (row * K + column) of the first NaN or infinite
+ * weight in the rows, or -1 when all are finite. */
+int64_t trit_hq_quantize_rows(trit_hq_fmt fmt, const trit_dmat *w, int64_t r0, int64_t r1, void *tiles);
 
 /* Dequantizes row n of w into out[K] (tests, debugging). */
 void trit_hq_dequant_row(const trit_hmat *w, int64_t n, float *out);

@@ -318,7 +318,7 @@ typedef struct {
     trit_hq_fmt fmt;
     void *tiles;
     int64_t n_groups, chunk; /* row groups, and row groups per chunk */
-    int check;               /* look for NaN/Inf (the tensor's only scan) */
+    int check;               /* fail on NaN/Inf (the conversion is the tensor's only scan) */
     _Atomic int64_t next;
     _Atomic int64_t bad;     /* smallest index of a non-finite value seen, or INT64_MAX */
 } hq_job;
@@ -338,12 +338,8 @@ static void hq_task(void *arg, int ith, int nth) {
         if (g0 >= j->n_groups) break;
         int64_t r0 = g0 * TRIT_HQ_ROWS, r1 = (g0 + j->chunk) * TRIT_HQ_ROWS;
         if (r1 > w->N) r1 = w->N;
-        if (j->check) {
-            int64_t i = first_nonfinite((const uint8_t *)w->data + (size_t)r0 * row, w->dtype, (r1 - r0) * w->K);
-            int64_t cur = atomic_load(&j->bad);
-            while (i >= 0 && r0 * w->K + i < cur && !atomic_compare_exchange_weak(&j->bad, &cur, r0 * w->K + i)) {}
-        }
-        trit_hq_quantize_rows(j->fmt, w, r0, r1, j->tiles);
+        int64_t i = trit_hq_quantize_rows(j->fmt, w, r0, r1, j->tiles), cur = atomic_load(&j->bad);
+        while (j->check && i >= 0 && i < cur && !atomic_compare_exchange_weak(&j->bad, &cur, i)) {}
         uintptr_t a = ((uintptr_t)w->data + (uintptr_t)r0 * row + pg - 1) & ~(pg - 1);
         uintptr_t e = ((uintptr_t)w->data + (uintptr_t)r1 * row) & ~(pg - 1);
         if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
