@@ -128,7 +128,7 @@ static void test_quantize_nonfinite(void) {
     const int64_t N = 40, K = 96;
     uint16_t *w = malloc((size_t)(N * K) * 2);
     fill_weights(w, N, K);
-    void *t = malloc(trit_hq_bytes(TRIT_HQ_Q4, N, K));
+    void *t = malloc(trit_hq_bytes(TRIT_HQ_Q8, N, K)); /* the largest tiles */
     trit_dmat d = {N, K, ST_BF16, w};
     CHECK(trit_hq_quantize_rows(TRIT_HQ_Q4, &d, 0, N, t) == -1, "finite matrix");
     w[35 * K + 70] = 0x7fc0;                   /* NaN */
