@@ -5,7 +5,8 @@
  * of a small batch (M = 16) on 1 thread and on -t threads, against the bf16
  * kernel the stored head uses. Every matrix is larger than the caches, so
  * M = 1 streams it from memory: GB/s counts the matrix bytes read.
- * Figures are medians of 5 wall-clock runs (--best: the fastest).
+ * Figures are medians of 5 wall-clock runs (--best: the fastest). A plain
+ * read of the bf16 matrix ("read") gives the memory bandwidth to compare.
  *
  *   build/bench_head [-t 2] [--best] [--quick] [--isa scalar|avx2|avx512] [--fmt q8|q6|q4]
  */
@@ -52,7 +53,7 @@ static void *huge_alloc(size_t n) {
 
 /* One pool job: quantization of row groups, or a matmul over rows. */
 typedef struct {
-    int op; /* 0 quantize, 1 hmatmul, 2 dmatmul */
+    int op; /* 0 quantize, 1 hmatmul, 2 dmatmul, 3 plain read of src (bandwidth) */
     trit_hq_fmt fmt;
     const trit_dmat *src;
     void *tiles;
@@ -72,6 +73,18 @@ static void task(void *arg, int ith, int nth) {
     if (lo >= hi) return;
     if (j->op == 0) trit_hq_quantize_rows(j->fmt, j->src, lo, hi, j->tiles);
     else if (j->op == 1) j->hk->hmatmul(j->h, j->xa, j->M, j->y, j->N, lo, hi);
+    else if (j->op == 3) { /* sum of 64-bit words of rows [lo, hi) */
+        const uint64_t *p = (const uint64_t *)j->src->data + (size_t)lo * (size_t)j->src->K / 4;
+        size_t n = (size_t)(hi - lo) * (size_t)j->src->K / 4;
+        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t i = 0; i + 8 <= n; i += 8) {
+            a0 += p[i] ^ p[i + 4];
+            a1 += p[i + 1] ^ p[i + 5];
+            a2 += p[i + 2] ^ p[i + 6];
+            a3 += p[i + 3] ^ p[i + 7];
+        }
+        j->y[ith] = (float)(a0 + a1 + a2 + a3);
+    }
     else j->dk->dmatmul(j->src, j->x, j->M, j->y, j->N, lo, hi);
 }
 
@@ -143,6 +156,10 @@ int main(int argc, char **argv) {
     printf("| ------ | --------: | ------: | --------------: | -----: | -------: | ------: | --------: |\n");
     const double ops = 2.0 * (double)N * (double)K;
     for (int ti = 0; ti < (threads > 1 ? 2 : 1); ti++) {
+        job rd = {.op = 3, .src = &W, .y = y, .N = N};
+        double tr = time_job(pools[ti], &rd, best, NULL);
+        printf("| read   | %9.1f | %7d | %15s | %6.0f | %8.1f | %7s | %9s |\n", (double)wbytes / 1048576.0, tn[ti], "-",
+               tr * 1e6, (double)wbytes / tr / 1e9, "-", "-");
         job j = {.op = 2, .src = &W, .dk = dk, .x = x, .y = y, .M = 1, .N = N};
         double t1 = time_job(pools[ti], &j, best, NULL);
         j.M = MB;

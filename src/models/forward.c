@@ -207,7 +207,7 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
     const trit_config *cf = &m->cfg;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim;
     const int64_t p0 = c->n_past;
-    for (int64_t i = 0; i < M; i++) trit_dmat_row(&m->embed, tokens[i], c->x + i * D);
+    for (int64_t i = 0; i < M; i++) trit_model_embed_row(m, tokens[i], c->x + i * D);
     for (int64_t l = 0; l < cf->n_layers; l++) {
         const trit_layer *L = &m->layers[l];
         /* attention block */

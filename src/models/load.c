@@ -401,6 +401,7 @@ static trit_status head_quantize(trit_model *m, trit_hq_fmt fmt, const st_tensor
                          (long long)bad);
     }
     m->weight_bytes += (int64_t)bytes - (int64_t)(N * K) * (h->d.dtype == ST_F32 ? 4 : 2); /* head read per token */
+    m->embed_drop = m->cfg.tied; /* the stored table now serves only lookups */
     h->kind = LIN_HQ;
     h->hq = (trit_hmat){fmt, N, K, buf};
     h->hq_owned = buf;
@@ -492,6 +493,19 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
 fail:
     trit_model_free(m);
     return st;
+}
+
+/* See model.h. The kernel maps a whole page-cache folio (often hundreds of
+ * KB) on a fault, so without the madvise every lookup of a new region would
+ * add that much to the resident set, until the whole table is mapped. */
+void trit_model_embed_row(const trit_model *m, int32_t tok, float *out) {
+    trit_dmat_row(&m->embed, tok, out);
+    if (!m->embed_drop) return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const size_t row = (size_t)m->embed.K * (m->embed.dtype == ST_F32 ? 4 : 2);
+    uintptr_t a = ((uintptr_t)m->embed.data + (uintptr_t)tok * row) & ~(pg - 1);
+    uintptr_t e = ((uintptr_t)m->embed.data + (uintptr_t)(tok + 1) * row + pg - 1) & ~(pg - 1);
+    madvise((void *)a, e - a, MADV_DONTNEED);
 }
 
 /* ==== info ==== */

@@ -73,6 +73,8 @@ struct trit_model {
     trit_config cfg;
     st_set *st;
     trit_dmat embed;       /* [vocab][dim], in place                      */
+    int embed_drop;        /* 1: unmap embedding pages after each lookup (tied
+                              head quantized: the table serves only lookups) */
     trit_linear lm_head;   /* dense; may alias embed                      */
     float *final_norm;     /* [dim]                                       */
     trit_layer *layers;
@@ -85,6 +87,10 @@ struct trit_model {
  * Errors name the file and the key. */
 trit_status trit_config_load(const char *dir, trit_config *cfg, trit_error *err);
 void trit_config_free(trit_config *cfg);
+
+/* Token tok's embedding row into out[dim] (f32). With embed_drop, the pages
+ * read are unmapped again, so lookups do not grow the resident set. */
+void trit_model_embed_row(const trit_model *m, int32_t tok, float *out);
 
 /* Computes the rotary inverse frequencies [head_dim/2] as transformers does
  * for the configured rope type. */
