@@ -8,7 +8,10 @@
  * Figures are medians of 5 wall-clock runs (--best: the fastest). A plain
  * read of the bf16 matrix ("read") gives the memory bandwidth to compare.
  *
- *   build/bench_head [-t 2] [--best] [--quick] [--isa scalar|avx2|avx512] [--fmt q8|q6|q4]
+ * --cputime times the 1-thread rows with the thread's CPU time (robust on a
+ * machine shared with other work).
+ *
+ *   build/bench_head [-t 2] [--best] [--quick] [--cputime] [--isa scalar|avx2|avx512] [--fmt q8|q6|q4]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,16 +98,28 @@ static double cpu_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* Median wall seconds of RUNS runs of job j on pool p; *cpu gets the median
- * process CPU seconds (threads waiting in the pool spin briefly, so with
- * several threads it slightly overstates the work). */
+/* CPU seconds of the calling thread. */
+static double thread_cpu_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int use_cputime; /* --cputime: 1-thread timings in thread CPU time */
+
+/* Median wall seconds of RUNS runs of job j on pool p (with --cputime and a
+ * 1-thread pool: the thread's CPU seconds, which time spent descheduled by
+ * other work does not inflate); *cpu gets the median process CPU seconds
+ * (threads waiting in the pool spin briefly, so with several threads it
+ * slightly overstates the work). */
 static double time_job(trit_pool *p, job *j, int best, double *cpu) {
     double t[RUNS], c[RUNS];
+    const int tc = use_cputime && trit_pool_size(p) == 1;
     trit_pool_run(p, task, j); /* warm-up (page faults, pool start) */
     for (int r = 0; r < RUNS; r++) {
-        double t0 = trit_now(), c0 = cpu_s();
+        double t0 = tc ? thread_cpu_s() : trit_now(), c0 = cpu_s();
         trit_pool_run(p, task, j);
-        t[r] = trit_now() - t0;
+        t[r] = (tc ? thread_cpu_s() : trit_now()) - t0;
         c[r] = cpu_s() - c0;
     }
     if (cpu) *cpu = pick(c, RUNS, best);
@@ -118,6 +133,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--best")) best = 1;
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--cputime")) use_cputime = 1;
         else if (!strcmp(argv[i], "--isa") && i + 1 < argc) {
             const char *n = argv[++i];
             isa = !strcmp(n, "scalar") ? TRIT_ISA_SCALAR : !strcmp(n, "avx2") ? TRIT_ISA_AVX2 : TRIT_ISA_AVX512;
@@ -126,7 +142,7 @@ int main(int argc, char **argv) {
             const char *n = argv[++i];
             only_fmt = !strcmp(n, "q8") ? TRIT_HQ_Q8 : !strcmp(n, "q6") ? TRIT_HQ_Q6 : TRIT_HQ_Q4;
         } else {
-            fprintf(stderr, "usage: bench_head [-t N] [--best] [--quick] [--isa scalar|avx2|avx512] [--fmt q8|q6|q4]\n");
+            fprintf(stderr, "usage: bench_head [-t N] [--best] [--quick] [--cputime] [--isa scalar|avx2|avx512] [--fmt q8|q6|q4]\n");
             return 2;
         }
     }
@@ -150,8 +166,9 @@ int main(int argc, char **argv) {
     const int tn[2] = {1, threads};
     trit_pool *pools[2] = {trit_pool_new(1), trit_pool_new(threads)};
 
-    printf("# bench_head: lm_head %lld x %lld, kernels %s / %s, %s of %d wall-clock runs\n", (long long)N,
-           (long long)K, hk->name, dk->name, best ? "fastest" : "median", RUNS);
+    printf("# bench_head: lm_head %lld x %lld, kernels %s / %s, %s of %d runs, %s\n", (long long)N, (long long)K,
+           hk->name, dk->name, best ? "fastest" : "median", RUNS,
+           use_cputime ? "1 thread: thread CPU time, more threads: wall clock" : "wall clock");
     printf("| format | bytes MiB | threads | convert s (cpu) | M=1 us | M=1 GB/s | M=16 us | M=16 GOPS |\n");
     printf("| ------ | --------: | ------: | --------------: | -----: | -------: | ------: | --------: |\n");
     const double ops = 2.0 * (double)N * (double)K;
