@@ -73,9 +73,11 @@ typedef struct {
     int weight_scale_multiply; /* debug only: apply the packed weight_scale by
                                   multiplying instead of dividing (wrong rule,
                                   kept so tests can prove they catch it)       */
-    int lm_head_format;  /* TRIT_HEAD_AS_STORED (default, exact) or TRIT_HEAD_Q8:
-                            8-bit weights with a scale per 32 (half the bytes
-                            of bf16 read per token; small accuracy cost)      */
+    int lm_head_format;  /* TRIT_HEAD_AS_STORED (default, exact) or a copy
+                            quantized at load in blocks of 32 with a bf16
+                            scale: TRIT_HEAD_Q8 (8.5 bits/weight), _Q6 (6.5),
+                            _Q4 (4.5); fewer bytes read per token, a small
+                            accuracy cost. Needs hidden_size % 32 == 0.       */
     int weights_format;  /* ternary linears: TRIT_WEIGHTS_2BIT (default: 2 bits,
                             repacked at load into bands of rows for the
                             kernels), TRIT_WEIGHTS_1P6BIT (5 trits per byte:
@@ -91,9 +93,10 @@ typedef struct {
                             TRIT_BINARY_OFF keeps the 2-bit codes;
                             TRIT_BINARY_FORCE fails unless every packed
                             linear is binary                                 */
+    int n_threads;       /* threads for load-time conversion (0 = all CPUs) */
 } trit_model_params;
 
-enum { TRIT_HEAD_AS_STORED = 0, TRIT_HEAD_Q8 = 1 };
+enum { TRIT_HEAD_AS_STORED = 0, TRIT_HEAD_Q8 = 1, TRIT_HEAD_Q6 = 2, TRIT_HEAD_Q4 = 3 };
 enum { TRIT_WEIGHTS_2BIT = 0, TRIT_WEIGHTS_1P6BIT = 1, TRIT_WEIGHTS_LUT = 2, TRIT_WEIGHTS_STORED = 3 };
 enum { TRIT_BINARY_AUTO = 0, TRIT_BINARY_OFF = 1, TRIT_BINARY_FORCE = 2 };
 
@@ -108,7 +111,7 @@ void trit_model_free(trit_model *m);
 typedef struct {
     const char *arch;        /* "bitnet" or "llama"                          */
     const char *weight_format; /* "ternary-packed-offline", "ternary-online" */
-    const char *lm_head_format; /* "bf16", "f16", "f32" (as stored) or "q8"     */
+    const char *lm_head_format; /* "bf16", "f16", "f32" (as stored), "q8 ...", "q6 ...", "q4 ..." */
     int64_t vocab_size, hidden_size, intermediate_size;
     int64_t n_layers, n_heads, n_kv_heads, head_dim, max_position;
     double rope_theta, rms_norm_eps;

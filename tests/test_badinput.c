@@ -108,15 +108,22 @@ static void rewrite(const char *dir, const char *file, const char *name, tensor_
 }
 
 /* Loads dir and expects status want with all `needles` in the message. */
-static void expect_fail(const char *what, const char *dir, trit_status want, const char *n1, const char *n2) {
+static void expect_fail_head(const char *what, const char *dir, int head, trit_status want, const char *n1,
+                             const char *n2) {
     trit_model *m = NULL;
     trit_error err = {0};
-    trit_status st = trit_model_load(dir, NULL, &m, &err);
+    trit_model_params mp = trit_model_default_params();
+    mp.lm_head_format = head;
+    trit_status st = trit_model_load(dir, &mp, &m, &err);
     CHECK(st == want, "%s: status %s, want %s (%s)", what, trit_status_str(st), trit_status_str(want), err.msg);
     CHECK(m == NULL, "%s: model returned on failure", what);
     if (n1) CHECK(strstr(err.msg, n1) != NULL, "%s: message lacks \"%s\": %s", what, n1, err.msg);
     if (n2) CHECK(strstr(err.msg, n2) != NULL, "%s: message lacks \"%s\": %s", what, n2, err.msg);
     trit_model_free(m);
+}
+
+static void expect_fail(const char *what, const char *dir, trit_status want, const char *n1, const char *n2) {
+    expect_fail_head(what, dir, TRIT_HEAD_AS_STORED, want, n1, n2);
 }
 
 /* tensor edits */
@@ -244,6 +251,11 @@ static void test_bad_values(void) {
     d = clone("bitnet_untied", "inf");
     rewrite(d, "model.safetensors", "lm_head.weight", to_inf);
     expect_fail("Inf lm_head", d, TRIT_ERR_VALUE, "lm_head.weight", "Inf");
+    expect_fail_head("Inf lm_head, q6 head", d, TRIT_HEAD_Q6, TRIT_ERR_VALUE, "lm_head.weight", "Inf");
+    d = clone("bitnet_online_bf16", "nan_embed");
+    rewrite(d, "model.safetensors", "model.embed_tokens.weight", to_nan);
+    expect_fail_head("NaN tied embedding, q4 head", d, TRIT_HEAD_Q4, TRIT_ERR_VALUE, "model.embed_tokens.weight", "NaN");
+    expect_fail("NaN tied embedding", d, TRIT_ERR_VALUE, "model.embed_tokens.weight", "NaN");
     d = clone("bitnet_online_bf16", "nan");
     rewrite(d, "model.safetensors", "model.layers.0.mlp.down_proj.weight", to_nan);
     expect_fail("NaN master weight", d, TRIT_ERR_VALUE, "model.layers.0.mlp.down_proj.weight", NULL);

@@ -18,6 +18,7 @@ int cmd_chat(int argc, char **argv);   /* tools/cmd_chat.c: interactive chat wit
 int cmd_export(int argc, char **argv); /* tools/cmd_export.c: trained model -> Hugging Face folder */
 int cmd_tokenizer(int argc, char **argv); /* tools/cmd_tokenizer_train.c: `trit tokenizer train` */
 int cmd_train(int argc, char **argv);     /* tools/cmd_train.c: `trit train` (quantization-aware training) */
+int cmd_perplexity(int argc, char **argv); /* tools/cmd_perplexity.c: `trit perplexity` over a text file */
 
 /* Prints "trit <cmd>: error: <msg>" to stderr; returns 1. */
 int cli_error(const char *cmd, const char *fmt, ...);
@@ -33,12 +34,12 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out);
 
 /* Loads a model, printing a clear error on failure. NULL on failure. */
 trit_model *cli_load_model(const char *cmd, const char *dir);
-/* Same, with the --lm-head choice: NULL / "stored" (as in the file) or "q8". */
+/* Same, with the --lm-head choice: NULL / "stored" (as in the file), "q8", "q6" or "q4". */
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head);
 /* The load-time choices shared by the model commands, as given on the command
  * line (NULL: the default): --lm-head, --weights-format, --binary. */
 typedef struct {
-    const char *lm_head; /* stored | q8                                     */
+    const char *lm_head; /* stored | q8 | q6 | q4                           */
     const char *weights; /* 2bit | 1.6bit | lut | stored                    */
     const char *binary;  /* auto | off | force (NULL: $TRIT_BINARY, else auto) */
 } cli_model_opts;
@@ -50,7 +51,7 @@ int cli_model_opt(const char *a, const char *val, cli_model_opts *o);
 
 /* The help lines of those flags, for the commands' usage texts. */
 #define CLI_MODEL_OPTS_HELP \
-    "  --lm-head F         lm_head: stored (default, exact) or q8 (8-bit, a scale per 32 weights)\n" \
+    "  --lm-head F         " CLI_LM_HEAD_HELP "\n" \
     "  --weights-format F  ternary weights: 2bit (default: repacked bands), 1.6bit (5 trits per byte),\n" \
     "                      lut (lookup-table kernel) or stored (the checkpoint's layout)\n" \
     "  --binary B          linears with only +-1 weights: auto (default: run as 1-bit blocks),\n" \
@@ -59,6 +60,9 @@ int cli_model_opt(const char *a, const char *val, cli_model_opts *o);
 /* As cli_load_model_head, with all the options of o (values checked here;
  * prints an error and returns NULL on a bad value or a failed load). */
 trit_model *cli_load_model_opts(const char *cmd, const char *dir, const cli_model_opts *o);
+
+/* Help line of --lm-head, shared by the commands that take it. */
+#define CLI_LM_HEAD_HELP "stored (default, exact), q8, q6 or q4: lm_head quantized at load (8.5 / 6.5 / 4.5 bits per weight)"
 
 /* Peak resident set size in MiB (from /proc/self/status VmHWM), or -1. */
 double cli_peak_rss_mib(void);

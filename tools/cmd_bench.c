@@ -20,7 +20,7 @@
 
 /* Prints the options of `trit bench` to stdout. */
 static void usage(void) {
-    printf("usage: trit bench -m DIR [-p 128] [-n 64] [-t N] [-r 3] [--json]\n"
+    printf("usage: trit bench -m DIR [-p 128] [-n 64] [-t N] [-r 3] [--lm-head F] [--json]\n"
            "Measures prompt processing (pp) and generation (tg) tokens/s, like llama-bench.\n"
            "  -m DIR        model folder (e.g. one made by `trit synth --shape 2b4t -o DIR`)\n"
            "  -p N          prompt tokens, processed by one decode call (default 128; 0 skips pp)\n"

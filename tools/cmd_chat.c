@@ -138,6 +138,7 @@ static void usage(void) {
            "  --seed S            sampling seed (default 0xC0FFEE)\n"
            "  --tokenizer PATH    tokenizer file or folder (default: the model folder)\n"
            "  --template FILE     chat template (Jinja) to use instead of the model's\n"
+           CLI_MODEL_OPTS_HELP
            "At the \"> \" prompt: a line is one user message; /reset forgets the conversation, /exit quits.\n"
            "Ctrl-C stops an answer (and keeps it); at the prompt it quits. Timings go to stderr.\n");
 }
@@ -436,6 +437,7 @@ static int reset(chat *S, const char *C) {
 /* Contract: see cli.h. */
 int cmd_chat(int argc, char **argv) {
     const char *C = "chat", *dir = NULL, *tok_path = NULL, *tpl_file = NULL;
+    cli_model_opts mo = {NULL, NULL, NULL};
     int64_t n_threads = 0, n_ctx = 0, n_batch = 0, v;
     double f;
     chat S;
@@ -461,6 +463,7 @@ int cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) { if (!cli_int(C, a, NEXT(), 0, INT64_MAX, &v)) return 1; S.sp.seed = (uint64_t)v; }
         else if (!strcmp(a, "--tokenizer")) tok_path = NEXT();
         else if (!strcmp(a, "--template")) tpl_file = NEXT();
+        else if (cli_model_opt(a, val, &mo)) i++;
         else return cli_error(C, "unknown option \"%s\" (see trit chat -h)", a);
 #undef NEXT
     }
@@ -479,7 +482,7 @@ int cmd_chat(int argc, char **argv) {
     char cdir[4096];
     config_dir(dir, tok_path, cdir, sizeof cdir);
     if (load_template(&S, C, cdir, tpl_file, &tpl_src)) goto done;
-    if (!(S.model = cli_load_model(C, dir))) goto done;
+    if (!(S.model = cli_load_model_opts(C, dir, &mo))) goto done;
     trit_model_get_info(S.model, &S.info);
     if (tok_n_vocab(S.tk) > S.info.vocab_size) {
         cli_error(C, "the tokenizer has %d ids but the model's vocabulary has %lld; they do not belong together",

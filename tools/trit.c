@@ -17,6 +17,7 @@ static const subcommand cmds[] = {
     {"logits", cmd_logits, "write float32 logits of every position to a file (-m DIR --ids ... -o FILE)"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin (-m PATH [--bos] [--special])"},
     {"detokenize", cmd_detokenize, "print the text of token ids (-m PATH --ids \"1 2 3\" [--special])"},
+    {"perplexity", cmd_perplexity, "perplexity on a text file, as llama-perplexity (-m DIR -f FILE [-c 512] [--chunks N])"},
     {"info", cmd_info, "describe a model: architecture, sizes, formats, memory (-m DIR)"},
     {"bench", cmd_bench, "prompt and generation speed, like llama-bench (-m DIR [-p 128 -n 64 -r 3 --json])"},
     {"tokenizer", cmd_tokenizer, "train a byte-level BPE tokenizer (train --vocab-size N -o DIR FILES...)"},

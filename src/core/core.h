@@ -94,6 +94,8 @@ typedef enum {
 /* Best level the CPU supports, lowered by $TRIT_ISA if set. */
 trit_isa trit_cpu_isa(void);
 const char *trit_isa_str(trit_isa isa);
+/* 1 if the CPU has AVX-VNNI (256-bit VEX vpdpbusd), else 0. */
+int trit_cpu_has_avxvnni(void);
 
 /* Monotonic time in seconds. */
 double trit_now(void);

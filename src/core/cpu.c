@@ -88,3 +88,18 @@ trit_isa trit_cpu_isa(void) {
 }
 
 const char *trit_isa_name(void) { return trit_isa_str(trit_cpu_isa()); }
+
+/* Does the CPU have AVX-VNNI (the VEX-encoded 256-bit vpdpbusd: CPUID leaf 7
+ * subleaf 1, EAX bit 4) with the AVX state enabled by the OS? $TRIT_ISA does
+ * not affect it; callers use it only below an AVX2 level. */
+int trit_cpu_has_avxvnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0;
+    if ((read_xcr0() & 6) != 6) return 0;
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 4) & 1;
+#else
+    return 0;
+#endif
+}

@@ -31,8 +31,9 @@ typedef struct {
 } trit_dmat;
 
 /* An 8-bit matrix W [N x K] with one float scale per group of 32 weights of
- * a row: w[n][k] = q[n][k] * d[n][k/32]. K is a multiple of 32. Used for the
- * lm_head (by far the largest matrix read per token). */
+ * a row: w[n][k] = q[n][k] * d[n][k/32]. K is a multiple of 32. No longer
+ * used by the model: the quantized lm_head is kernels/head.h (int8
+ * activations, VNNI); this f32-activation kernel can be removed. */
 #define TRIT_Q8_GROUP 32
 typedef struct {
     int64_t N, K;

@@ -39,6 +39,8 @@ struct trit_ctx {
     float *g, *u;               /* [B][F]                                   */
     float *tmp;                 /* [B][D]                                   */
     float *scores;              /* [n_threads][n_ctx]                       */
+    const trit_head_kernels *hkern; /* block-quantized lm_head kernels      */
+    trit_hq_act *hxa;           /* its activation blocks [B][D/32], or NULL */
     int64_t width;              /* W = max(D, HD, F)                        */
 };
 
@@ -61,6 +63,7 @@ typedef struct {
     int64_t n, ld;              /* row length and stride of src             */
     int quant;                  /* also quantize xn into xq                 */
     int norm;                   /* 0: xn = src (no normalization)           */
+    int hquant;                 /* also quantize xn into hxa (quantized lm_head) */
     /* linears */
     lin_task lins[3];
     int n_lins;
@@ -78,6 +81,7 @@ static void do_norm_quant(job *j, int64_t lo, int64_t hi) {
         if (j->norm) nn_rmsnorm(xn, j->src + m * j->ld, j->w, j->n, c->m->cfg.eps);
         else memcpy(xn, j->src + m * j->ld, (size_t)j->n * sizeof(float));
         if (j->quant) c->xs[m] = trit_act_quant(xn, j->n, c->xq + m * j->n, &c->xsum[m]);
+        if (j->hquant) trit_hq_quantize_act(xn, j->n, c->hxa + m * (j->n / TRIT_HQ_BLOCK));
     }
 }
 
@@ -112,9 +116,9 @@ static void run_linear(trit_ctx *c, const trit_linear *lin, const float *in, flo
         if (lin->bias)
             for (int64_t m = 0; m < M; m++)
                 for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
-    } else if (lin->kind == LIN_Q8) {
-        trit_split(N, ith, nth, 4, &lo, &hi);
-        if (lo < hi) c->kern->q8matmul(&lin->q8, in, M, y, N, lo, hi);
+    } else if (lin->kind == LIN_HQ) { /* row groups of 16 per thread */
+        trit_split(N, ith, nth, TRIT_HQ_ROWS, &lo, &hi);
+        if (lo < hi) c->hkern->hmatmul(&lin->hq, c->hxa, M, y, N, lo, hi);
     } else {
         trit_split(N, ith, nth, 4, &lo, &hi);
         if (lo >= hi) return;
@@ -218,7 +222,7 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
     const trit_config *cf = &m->cfg;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim;
     const int64_t p0 = c->n_past;
-    for (int64_t i = 0; i < M; i++) trit_dmat_row(&m->embed, tokens[i], c->x + i * D);
+    for (int64_t i = 0; i < M; i++) trit_model_embed_row(m, tokens[i], c->x + i * D);
     for (int64_t l = 0; l < cf->n_layers; l++) {
         const trit_layer *L = &m->layers[l];
         /* attention block */
@@ -285,8 +289,9 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->width = D > HD ? D : HD;
     if (F > c->width) c->width = F;
     const int64_t B = c->n_batch, W = c->width;
+    const size_t hxa_bytes = m->lm_head.kind == LIN_HQ ? (size_t)(B * (D / TRIT_HQ_BLOCK)) * sizeof(trit_hq_act) : 0;
     size_t need = (size_t)(B * (D * 2 + W * 2 + HD * 2 + KVD * 2 + F * 2) * 4 + B * W + B * 8 +
-                           (int64_t)trit_pool_size(c->pool) * c->n_ctx * 4) + 64 * 16;
+                           (int64_t)trit_pool_size(c->pool) * c->n_ctx * 4) + 64 * 16 + hxa_bytes + 64;
     if (!c->kcache || !c->vcache || !c->pool || !trit_arena_init(&c->arena, need)) {
         trit_ctx_free(c);
         return trit_fail(err, TRIT_ERR_NOMEM, "out of memory allocating a context of %lld positions "
@@ -306,7 +311,9 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->g = trit_arena_alloc(a, (size_t)(B * F) * 4);
     c->u = trit_arena_alloc(a, (size_t)(B * F) * 4);
     c->scores = trit_arena_alloc(a, (size_t)((int64_t)trit_pool_size(c->pool) * c->n_ctx) * 4);
-    if (!c->scores) { /* sizing bug: fail loudly rather than corrupt memory */
+    c->hkern = trit_head_kernels_get();
+    c->hxa = hxa_bytes ? trit_arena_alloc(a, hxa_bytes) : NULL;
+    if (!c->scores || (hxa_bytes && !c->hxa)) { /* sizing bug: fail loudly rather than corrupt memory */
         trit_ctx_free(c);
         return trit_fail(err, TRIT_ERR_NOMEM, "internal error: activation arena too small");
     }
@@ -324,7 +331,8 @@ void trit_ctx_truncate(trit_ctx *c, int64_t n_keep) {
 static void head(trit_ctx *c, const float *x, int64_t M, float *logits) {
     const trit_model *m = c->m;
     job j = {.op = JOB_NORM_QUANT, .c = c, .M = M, .src = x, .ld = m->cfg.dim, .w = m->final_norm,
-             .n = m->cfg.dim, .quant = m->lm_head.kind == LIN_TERNARY, .norm = 1};
+             .n = m->cfg.dim, .quant = m->lm_head.kind == LIN_TERNARY, .norm = 1,
+             .hquant = m->lm_head.kind == LIN_HQ};
     trit_pool_run(c->pool, job_task, &j);
     job h = {.op = JOB_LINEARS, .c = c, .M = M, .lin_in = c->xn};
     h.lins[h.n_lins++] = (lin_task){&m->lm_head, logits};

@@ -5,6 +5,7 @@
  * packed ternary weights for the invalid code 3.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,8 +246,10 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
 
 /* ==== model ==== */
 
+static void head_free(trit_linear *h);
+
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_2BIT, TRIT_BINARY_AUTO};
+    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_2BIT, TRIT_BINARY_AUTO, 0};
     return p;
 }
 
@@ -270,7 +273,7 @@ void trit_model_free(trit_model *m) {
     free(m->final_norm);
     free(m->inv_freq);
     free(m->lm_head.bias);
-    trit_aligned_free(m->lm_head.q8_owned);
+    head_free(&m->lm_head);
     trit_config_free(&m->cfg);
     st_set_close(m->st);
     if (m->tp_buf) munmap(m->tp_buf, m->tp_bytes);
@@ -308,37 +311,103 @@ static int load_layer(loader *L, int64_t i) {
     return 1;
 }
 
-/* Replaces the dense lm_head by an 8-bit copy, then lets the kernel drop the
- * now unneeded pages of the stored matrix (embedding rows fault back in from
- * the page cache when looked up). */
-static trit_status head_to_q8(trit_model *m, trit_error *err) {
-    trit_linear *h = &m->lm_head;
-    const int64_t N = h->out, K = h->in;
-    if (K % TRIT_Q8_GROUP != 0)
-        return trit_fail(err, TRIT_ERR_UNSUPPORTED, "%s: --lm-head q8 needs hidden_size divisible by %d (it is %lld)",
-                         m->dir, TRIT_Q8_GROUP, (long long)K);
-    size_t qb = (size_t)(N * K), db = (size_t)(N * (K / TRIT_Q8_GROUP)) * sizeof(float);
-    uint8_t *buf = trit_aligned_alloc(qb + db);
-    if (!buf) return trit_fail(err, TRIT_ERR_NOMEM, "out of memory for the 8-bit lm_head (%.0f MiB)",
-                               (double)(qb + db) / 1048576.0);
-    /* chunks of rows: quantize, then release the stored pages just read, so
-     * peak memory stays near the final size */
-    const size_t es = h->d.dtype == ST_F32 ? 4 : 2;
+/* ==== block-quantized lm_head ==== */
+
+/* Shared state of the load-time conversion: threads take chunks of row
+ * groups in order from `next`. */
+typedef struct {
+    const trit_dmat *src;
+    trit_hq_fmt fmt;
+    void *tiles;
+    int64_t n_groups, chunk; /* row groups, and row groups per chunk */
+    int check;               /* fail on NaN/Inf (the conversion is the tensor's only scan) */
+    _Atomic int64_t next;
+    _Atomic int64_t bad;     /* smallest index of a non-finite value seen, or INT64_MAX */
+} hq_job;
+
+/* Pool task: quantizes chunks until none is left; after each chunk, lets the
+ * kernel drop the stored pages just read (the embedding rows of a tied head
+ * fault back in from the page cache when looked up), so peak memory stays
+ * near the quantized size. */
+static void hq_task(void *arg, int ith, int nth) {
+    hq_job *j = arg;
+    const trit_dmat *w = j->src;
+    const size_t es = w->dtype == ST_F32 ? 4 : 2, row = (size_t)w->K * es;
     const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    const int64_t CH = 1024;
-    for (int64_t r0 = 0; r0 < N; r0 += CH) {
-        int64_t rn = N - r0 < CH ? N - r0 : CH;
-        const uint8_t *src = (const uint8_t *)h->d.data + (size_t)r0 * (size_t)K * es;
-        trit_dmat sub = {rn, K, h->d.dtype, src};
-        trit_q8_quantize(&sub, (int8_t *)buf + r0 * K, (float *)(buf + qb) + r0 * (K / TRIT_Q8_GROUP));
-        uintptr_t a = ((uintptr_t)src + pg - 1) & ~(pg - 1);
-        uintptr_t e = ((uintptr_t)src + (uintptr_t)rn * (uintptr_t)K * es) & ~(pg - 1);
+    (void)ith, (void)nth;
+    for (;;) {
+        int64_t g0 = atomic_fetch_add(&j->next, j->chunk);
+        if (g0 >= j->n_groups) break;
+        int64_t r0 = g0 * TRIT_HQ_ROWS, r1 = (g0 + j->chunk) * TRIT_HQ_ROWS;
+        if (r1 > w->N) r1 = w->N;
+        int64_t i = trit_hq_quantize_rows(j->fmt, w, r0, r1, j->tiles), cur = atomic_load(&j->bad);
+        while (j->check && i >= 0 && i < cur && !atomic_compare_exchange_weak(&j->bad, &cur, i)) {}
+        uintptr_t a = ((uintptr_t)w->data + (uintptr_t)r0 * row + pg - 1) & ~(pg - 1);
+        uintptr_t e = ((uintptr_t)w->data + (uintptr_t)r1 * row) & ~(pg - 1);
         if (e > a) madvise((void *)a, e - a, MADV_DONTNEED);
     }
-    m->weight_bytes += (int64_t)(qb + db) - (int64_t)(N * K) * (h->d.dtype == ST_F32 ? 4 : 2); /* head read per token */
-    h->kind = LIN_Q8;
-    h->q8 = (trit_q8mat){N, K, (const int8_t *)buf, (const float *)(buf + qb)};
-    h->q8_owned = buf;
+}
+
+/* Frees a head made by head_quantize. */
+static void head_free(trit_linear *h) {
+    if (h->hq_owned) munmap(h->hq_owned, h->hq_bytes);
+    h->hq_owned = NULL;
+}
+
+/* Replaces the dense lm_head (stored as tensor t) by a block-quantized copy
+ * (trit_hq_fmt fmt), converted on a pool of params.n_threads threads; the
+ * conversion also does t's NaN/Inf check (t is read once). The tiles live
+ * in their own mapping with transparent huge pages requested (fewer page
+ * faults while converting, fewer TLB misses while streaming it per token). */
+static trit_status head_quantize(trit_model *m, trit_hq_fmt fmt, const st_tensor *t, trit_error *err) {
+    trit_linear *h = &m->lm_head;
+    const int64_t N = h->out, K = h->in;
+    const char *name = m->cfg.tied ? "model.embed_tokens.weight (tied lm_head)" : "lm_head.weight";
+    if (K % TRIT_HQ_BLOCK != 0)
+        return trit_fail(err, TRIT_ERR_UNSUPPORTED,
+                         "%s: --lm-head %s quantizes %s in blocks of %d, so hidden_size must be a multiple of %d "
+                         "(it is %lld); use --lm-head stored", m->dir, trit_hq_name(fmt), name, TRIT_HQ_BLOCK,
+                         TRIT_HQ_BLOCK, (long long)K);
+    const size_t bytes = trit_hq_bytes(fmt, N, K), huge = (size_t)2 << 20;
+    const size_t map = (bytes + huge - 1) / huge * huge;
+    void *buf = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED)
+        return trit_fail(err, TRIT_ERR_NOMEM, "out of memory for the %s lm_head (%.0f MiB)", trit_hq_name(fmt),
+                         (double)bytes / 1048576.0);
+#ifdef MADV_HUGEPAGE
+    madvise(buf, map, MADV_HUGEPAGE);
+#endif
+    trit_pool *pool = trit_pool_new(m->params.n_threads > 0 ? m->params.n_threads : trit_n_cpus());
+    if (!pool) {
+        munmap(buf, map);
+        return trit_fail(err, TRIT_ERR_NOMEM, "out of memory starting the threads that convert the lm_head");
+    }
+    const int64_t groups = (N + TRIT_HQ_ROWS - 1) / TRIT_HQ_ROWS;
+    /* chunks of 64 groups: 1024 rows, 5 MB of bf16 at K=2560 */
+    hq_job j = {&h->d, fmt, buf, groups, 64, m->params.check_values, 0, INT64_MAX};
+    trit_pool_run(pool, hq_task, &j);
+    trit_pool_free(pool);
+    int64_t bad = atomic_load(&j.bad);
+    if (bad != INT64_MAX) {
+        munmap(buf, map);
+        float v;
+        if (t->dtype == ST_F32) memcpy(&v, t->data + 4 * bad, 4);
+        else {
+            uint16_t x;
+            memcpy(&x, t->data + 2 * bad, 2);
+            v = t->dtype == ST_BF16 ? trit_bf16_to_f32(x) : trit_fp16_to_f32(x);
+        }
+        return trit_fail(err, TRIT_ERR_VALUE,
+                         "%s: tensor '%s' holds a non-finite value (%s) at element %lld; the checkpoint is "
+                         "corrupt or was saved from a diverged run", t->file, t->name, isnan(v) ? "NaN" : "Inf",
+                         (long long)bad);
+    }
+    m->weight_bytes += (int64_t)bytes - (int64_t)(N * K) * (h->d.dtype == ST_F32 ? 4 : 2); /* head read per token */
+    m->embed_drop = m->cfg.tied; /* the stored table now serves only lookups */
+    h->kind = LIN_HQ;
+    h->hq = (trit_hmat){fmt, N, K, buf};
+    h->hq_owned = buf;
+    h->hq_bytes = map;
     return TRIT_OK;
 }
 
@@ -370,7 +439,12 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
                        e->file, e->name, st_dtype_name(e->dtype));
         goto fail;
     }
-    if (!check_shape(&L, e, 2, c->vocab, c->dim) || !check_finite(&L, e)) { st = err->code; goto fail; }
+    /* a tied head that gets quantized is checked while it is converted (one pass) */
+    const int head_q = m->params.lm_head_format != TRIT_HEAD_AS_STORED;
+    if (!check_shape(&L, e, 2, c->vocab, c->dim) || (!(c->tied && head_q) && !check_finite(&L, e))) {
+        st = err->code;
+        goto fail;
+    }
     m->embed = (trit_dmat){c->vocab, c->dim, e->dtype, e->data};
     m->n_params += c->vocab * c->dim;
     m->weight_bytes += (int64_t)e->nbytes;
@@ -406,7 +480,7 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
                            h->file, st_dtype_name(h->dtype));
             goto fail;
         }
-        if (!check_shape(&L, h, 2, c->vocab, c->dim) || !check_finite(&L, h)) { st = err->code; goto fail; }
+        if (!check_shape(&L, h, 2, c->vocab, c->dim) || (!head_q && !check_finite(&L, h))) { st = err->code; goto fail; }
         m->lm_head.kind = LIN_DENSE;
         m->lm_head.in = c->dim;
         m->lm_head.out = c->vocab;
@@ -414,7 +488,16 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
         m->n_params += c->vocab * c->dim;
         m->weight_bytes += (int64_t)h->nbytes;
     }
-    if (m->params.lm_head_format == TRIT_HEAD_Q8 && (st = head_to_q8(m, err)) != TRIT_OK) goto fail;
+    if (m->params.lm_head_format != TRIT_HEAD_AS_STORED) {
+        int f = m->params.lm_head_format;
+        if (f != TRIT_HEAD_Q8 && f != TRIT_HEAD_Q6 && f != TRIT_HEAD_Q4) {
+            st = trit_fail(err, TRIT_ERR_ARG, "unknown lm_head_format %d (TRIT_HEAD_AS_STORED, _Q8, _Q6 or _Q4)", f);
+            goto fail;
+        }
+        trit_hq_fmt fmt = f == TRIT_HEAD_Q8 ? TRIT_HQ_Q8 : f == TRIT_HEAD_Q6 ? TRIT_HQ_Q6 : TRIT_HQ_Q4;
+        const st_tensor *ht = c->tied ? e : find(&L, "lm_head.weight", 1);
+        if ((st = head_quantize(m, fmt, ht, err)) != TRIT_OK) goto fail;
+    }
     m->inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof(float));
     if (!m->inv_freq) { st = trit_fail(err, TRIT_ERR_NOMEM, "out of memory"); goto fail; }
     trit_rope_inv_freq(c, m->inv_freq);
@@ -425,13 +508,29 @@ fail:
     return st;
 }
 
+/* See model.h. The kernel maps a whole page-cache folio (often hundreds of
+ * KB) on a fault, so without the madvise every lookup of a new region would
+ * add that much to the resident set, until the whole table is mapped. */
+void trit_model_embed_row(const trit_model *m, int32_t tok, float *out) {
+    trit_dmat_row(&m->embed, tok, out);
+    if (!m->embed_drop) return;
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const size_t row = (size_t)m->embed.K * (m->embed.dtype == ST_F32 ? 4 : 2);
+    uintptr_t a = ((uintptr_t)m->embed.data + (uintptr_t)tok * row) & ~(pg - 1);
+    uintptr_t e = ((uintptr_t)m->embed.data + (uintptr_t)(tok + 1) * row + pg - 1) & ~(pg - 1);
+    madvise((void *)a, e - a, MADV_DONTNEED);
+}
+
 /* ==== info ==== */
 
 void trit_model_get_info(const trit_model *m, trit_model_info *info) {
     const trit_config *c = &m->cfg;
     memset(info, 0, sizeof *info);
     info->arch = c->arch == ARCH_BITNET ? "bitnet" : "llama";
-    info->lm_head_format = m->lm_head.kind == LIN_Q8 ? "q8 (8-bit, scale per 32)"
+    static const char *hq_names[] = {"q8 (8-bit, bf16 scale per 32: 8.5 bits/weight)",
+                                     "q6 (6-bit, bf16 scale per 32: 6.5 bits/weight)",
+                                     "q4 (4-bit, bf16 scale per 32: 4.5 bits/weight)"};
+    info->lm_head_format = m->lm_head.kind == LIN_HQ ? hq_names[m->lm_head.hq.fmt]
                          : m->lm_head.d.dtype == ST_BF16 ? "bf16" : m->lm_head.d.dtype == ST_F16 ? "f16" : "f32";
     static const char *const fmts[2][4] = {
         {"ternary, packed 2-bit (offline)", "ternary, packed 2-bit (offline), repacked 2-bit bands",

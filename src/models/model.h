@@ -15,10 +15,11 @@
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "kernels/tpack.h"
+#include "kernels/head.h"
 
 typedef enum { ARCH_BITNET = 0, ARCH_LLAMA = 1 } trit_arch;
 typedef enum { WFMT_DENSE = 0, WFMT_PACKED_OFFLINE = 1, WFMT_ONLINE = 2 } trit_wfmt;
-typedef enum { LIN_TERNARY = 0, LIN_DENSE = 1, LIN_Q8 = 2, LIN_BINARY = 3 } trit_lin_kind;
+typedef enum { LIN_TERNARY = 0, LIN_DENSE = 1, LIN_HQ = 2, LIN_BINARY = 3 } trit_lin_kind;
 typedef enum { ROPE_DEFAULT = 0, ROPE_LINEAR = 1, ROPE_LLAMA3 = 2 } trit_rope_type;
 
 /* One linear layer y = x W^T (+ b). Ternary layers quantize x to int8 per
@@ -31,8 +32,9 @@ typedef struct {
     trit_tmat t;       /* ternary: codes in place or in `owned`          */
     float wdiv;        /* ternary: divisor (stored weight_scale, or 1/mean|W|) */
     trit_dmat d;       /* dense                                          */
-    trit_q8mat q8;     /* 8-bit groups (lm_head with TRIT_HEAD_Q8)       */
-    void *q8_owned;    /* q8.q and q8.d storage                          */
+    trit_hmat hq;      /* block-quantized (lm_head with TRIT_HEAD_Q8/Q6/Q4) */
+    void *hq_owned;    /* hq.tiles storage (mmap, hq_bytes long)         */
+    size_t hq_bytes;
     trit_bmat b;       /* binary: 1-bit blocks in `owned`, divisor wdiv  */
     uint8_t *owned;    /* ternary codes made at load (online mode)       */
     trit_tpk tp;       /* ternary: repacked layout (tp.data in the model's
@@ -75,6 +77,8 @@ struct trit_model {
     trit_config cfg;
     st_set *st;
     trit_dmat embed;       /* [vocab][dim], in place                      */
+    int embed_drop;        /* 1: unmap embedding pages after each lookup (tied
+                              head quantized: the table serves only lookups) */
     trit_linear lm_head;   /* dense; may alias embed                      */
     float *final_norm;     /* [dim]                                       */
     trit_layer *layers;
@@ -105,6 +109,10 @@ trit_status trit_linear_to_binary(trit_model *m, trit_linear *lin, const st_tens
 /* After all layers are loaded: with TRIT_BINARY_FORCE, fails when the model
  * has no packed linear at all (e.g. master weights, a dense model). */
 trit_status trit_model_check_binary(const trit_model *m, trit_error *err);
+
+/* Token tok's embedding row into out[dim] (f32). With embed_drop, the pages
+ * read are unmapped again, so lookups do not grow the resident set. */
+void trit_model_embed_row(const trit_model *m, int32_t tok, float *out);
 
 /* Computes the rotary inverse frequencies [head_dim/2] as transformers does
  * for the configured rope type. */
