@@ -77,7 +77,7 @@ static void test_tables(void) {
         native |= levels[i].isa == TRIT_ISA_NEON || levels[i].isa == TRIT_ISA_NEON_DOTPROD;
 #endif
         CHECK(!strcmp(k->name, native ? levels[i].name : "scalar"), "table of %s: %s", levels[i].name, k->name);
-        CHECK(k->tmatmul && k->dmatmul && k->q8matmul, "table of %s has every kernel", levels[i].name);
+        CHECK(k->tmatmul && k->dmatmul && k->bmatmul, "table of %s has every kernel", levels[i].name);
     }
 }
 

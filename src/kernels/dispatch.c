@@ -3,20 +3,20 @@
  */
 #include "kernels/kernels.h"
 
-static const trit_kernels k_scalar = {"scalar", trit_tmatmul_scalar, trit_dmatmul_scalar, trit_q8matmul_scalar,
+static const trit_kernels k_scalar = {"scalar", trit_tmatmul_scalar, trit_dmatmul_scalar,
                                       trit_bmatmul_scalar};
 #if defined(__x86_64__)
-static const trit_kernels k_avx2 = {"avx2", trit_tmatmul_avx2, trit_dmatmul_avx2, trit_q8matmul_scalar,
+static const trit_kernels k_avx2 = {"avx2", trit_tmatmul_avx2, trit_dmatmul_avx2,
                                     trit_bmatmul_avx2};
-static const trit_kernels k_avx512 = {"avx512", trit_tmatmul_avx512, trit_dmatmul_avx512, trit_q8matmul_avx512,
+static const trit_kernels k_avx512 = {"avx512", trit_tmatmul_avx512, trit_dmatmul_avx512,
                                       trit_bmatmul_avx512};
 #endif
 #if defined(__aarch64__)
 /* No NEON binary kernel yet: the scalar reference. */
-static const trit_kernels k_neon = {"neon", trit_tmatmul_neon, trit_dmatmul_neon, trit_q8matmul_neon,
+static const trit_kernels k_neon = {"neon", trit_tmatmul_neon, trit_dmatmul_neon,
                                     trit_bmatmul_scalar};
 static const trit_kernels k_neon_dotprod = {"neon_dotprod", trit_tmatmul_neon_dotprod, trit_dmatmul_neon,
-                                            trit_q8matmul_neon, trit_bmatmul_scalar};
+                                            trit_bmatmul_scalar};
 #endif
 
 /* Returns the table for isa (the caller makes sure the CPU has that level);

@@ -30,17 +30,6 @@ typedef struct {
     const void *data;
 } trit_dmat;
 
-/* An 8-bit matrix W [N x K] with one float scale per group of 32 weights of
- * a row: w[n][k] = q[n][k] * d[n][k/32]. K is a multiple of 32. No longer
- * used by the model: the quantized lm_head is kernels/head.h (int8
- * activations, VNNI); this f32-activation kernel can be removed. */
-#define TRIT_Q8_GROUP 32
-typedef struct {
-    int64_t N, K;
-    const int8_t *q;  /* [N][K]        */
-    const float *d;   /* [N][K/32]     */
-} trit_q8mat;
-
 typedef struct {
     const char *name;
     /* y[m*ldy + r] = (x_q[m] . w[r]) / (xs[m] * wdiv) for every output row r
@@ -52,9 +41,6 @@ typedef struct {
     /* y[m*ldy + n] = x[m] . w[n] for n in [n0, n1), m < M; x: [M][K] f32. */
     void (*dmatmul)(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
                     int64_t n0, int64_t n1);
-    /* y[m*ldy + n] = x[m] . w[n] for n in [n0, n1), m < M; x: [M][K] f32. */
-    void (*q8matmul)(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
-                     int64_t n0, int64_t n1);
     /* binary (1-bit) weights x int8 tokens, rows [n0, n1): see binary.h. */
     trit_bmatmul_fn bmatmul;
 } trit_kernels;
@@ -88,27 +74,15 @@ void trit_dmatmul_avx512(const trit_dmat *w, const float *x, int64_t M, float *y
 /* AArch64 levels (kernels_neon.c: base NEON, every AArch64 core;
  * kernels_neon_dotprod.c: call only when the CPU has the dotprod extension):
  * same contracts as the references above. tmatmul is bit-identical to
- * trit_tmatmul_scalar; dmatmul and q8matmul agree within float rounding. */
+ * trit_tmatmul_scalar; dmatmul agrees within float rounding. */
 void trit_tmatmul_neon(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
                        const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
 void trit_tmatmul_neon_dotprod(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
                                const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
 void trit_dmatmul_neon(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
                        int64_t n0, int64_t n1);
-void trit_q8matmul_neon(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
-                        int64_t n0, int64_t n1);
 #endif
 
-void trit_q8matmul_scalar(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
-                          int64_t n0, int64_t n1);
-#if defined(__x86_64__)
-void trit_q8matmul_avx512(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
-                          int64_t n0, int64_t n1);
-#endif
-
-/* Quantizes a dense matrix (K a multiple of 32) into q [N][K] and d [N][K/32]:
- * per group d = max|w| / 127, q = rint(w / d). */
-void trit_q8_quantize(const trit_dmat *w, int8_t *q, float *d);
 
 /* Reads row n of a dense matrix into f32. */
 void trit_dmat_row(const trit_dmat *w, int64_t n, float *out);

@@ -310,39 +310,4 @@ void trit_dmatmul_avx512(const trit_dmat *w, const float *x, int64_t M, float *y
     }
 }
 
-
-/* ==== 8-bit groups (lm_head) ==== */
-
-/* Widens 16 int8 weights at p to f32 and multiplies by the group scale. */
-static inline __m512 q8_load16(const int8_t *p, __m512 d) {
-    __m128i b = _mm_loadu_si128((const __m128i *)p);
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), d);
-}
-
-/* See trit_kernels.q8matmul. Each row's groups are widened once per block of
- * up to 4 tokens; every token keeps one 16-lane accumulator. */
-void trit_q8matmul_avx512(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy,
-                          int64_t n0, int64_t n1) {
-    const int64_t K = w->K, G = K / TRIT_Q8_GROUP;
-    for (int64_t n = n0; n < n1; n++) {
-        const int8_t *q = w->q + n * K;
-        const float *d = w->d + n * G;
-        if (n + 2 < n1) _mm_prefetch((const char *)(w->q + (n + 2) * K), _MM_HINT_T0);
-        for (int64_t m0 = 0; m0 < M; m0 += 4) {
-            int64_t mb = M - m0 < 4 ? M - m0 : 4;
-            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int64_t g = 0; g < G; g++) {
-                __m512 dg = _mm512_set1_ps(d[g]);
-                __m512 w0 = q8_load16(q + g * 32, dg), w1 = q8_load16(q + g * 32 + 16, dg);
-                for (int64_t j = 0; j < mb; j++) {
-                    const float *xm = x + (m0 + j) * K + g * 32;
-                    acc[j] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xm), acc[j]);
-                    acc[j] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xm + 16), acc[j]);
-                }
-            }
-            for (int64_t j = 0; j < mb; j++) y[(m0 + j) * ldy + n] = _mm512_reduce_add_ps(acc[j]);
-        }
-    }
-}
-
 #endif /* __x86_64__ */

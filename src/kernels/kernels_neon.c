@@ -16,9 +16,6 @@
  * Dense (dmatmul): weights widened to f32 in registers (bf16: shll #16; f16:
  * fcvtl, part of base AArch64), fmla into accumulators per token; each
  * widened weight vector is reused by every token of a block.
- *
- * 8-bit groups (q8matmul): each group of 32 int8 weights is widened to f32
- * and multiplied by its scale once per block of up to 4 tokens.
  */
 #include "kernels/kernels.h"
 
@@ -292,71 +289,6 @@ void trit_dmatmul_neon(const trit_dmat *w, const float *x, int64_t M, float *y, 
     case ST_BF16: dn_bf16(w, x, M, y, ldy, n0, n1); break;
     case ST_F16: dn_f16(w, x, M, y, ldy, n0, n1); break;
     default: trit_dmatmul_scalar(w, x, M, y, ldy, n0, n1); break;
-    }
-}
-
-/* ==== 8-bit groups (lm_head) ==== */
-
-/* The 32 weights of one group (q [32]) widened to f32 and scaled by d: w[8]. */
-TN_INLINE void q8n_group(const int8_t *q, float d, float32x4_t *w) {
-    const int8x16_t a = vld1q_s8(q), b = vld1q_s8(q + 16);
-    const int16x8_t h[4] = {vmovl_s8(vget_low_s8(a)), vmovl_high_s8(a), vmovl_s8(vget_low_s8(b)), vmovl_high_s8(b)};
-#pragma GCC unroll 4
-    for (int i = 0; i < 4; i++) {
-        w[2 * i] = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(h[i]))), d);
-        w[2 * i + 1] = vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(h[i])), d);
-    }
-}
-
-/* Row q [K] with scales d [K/32] against T <= 4 tokens (x, row stride K):
- * out[t]. Each group is widened once for the T tokens; every token keeps
- * two accumulators (four when T == 1, to hide the fmla latency). */
-TN_INLINE void q8n_tile(const int8_t *q, const float *d, const float *x, int64_t K, const int T, float *out) {
-    const int64_t G = K / TRIT_Q8_GROUP;
-    const int A = T == 1 ? 4 : 2; /* accumulators per token */
-    float32x4_t acc[4][4];
-#pragma GCC unroll 4
-    for (int t = 0; t < T; t++)
-#pragma GCC unroll 4
-        for (int a = 0; a < A; a++) acc[t][a] = vdupq_n_f32(0);
-    for (int64_t g = 0; g < G; g++) {
-        float32x4_t w[8];
-        q8n_group(q + g * TRIT_Q8_GROUP, d[g], w);
-#pragma GCC unroll 4
-        for (int t = 0; t < T; t++) {
-            const float *xp = x + t * K + g * TRIT_Q8_GROUP;
-#pragma GCC unroll 8
-            for (int i = 0; i < 8; i++) acc[t][i % A] = vfmaq_f32(acc[t][i % A], w[i], vld1q_f32(xp + 4 * i));
-        }
-    }
-#pragma GCC unroll 4
-    for (int t = 0; t < T; t++) {
-        float32x4_t s = vaddq_f32(acc[t][0], acc[t][1]);
-        if (A == 4) s = vaddq_f32(s, vaddq_f32(acc[t][2], acc[t][3]));
-        out[t] = vaddvq_f32(s);
-    }
-}
-
-/* 8-bit matmul, NEON: see trit_kernels.q8matmul. Rows one at a time, tokens
- * in blocks of 4 against each row (f32 accumulation in a different order
- * than the reference: agrees within float rounding). */
-void trit_q8matmul_neon(const trit_q8mat *w, const float *x, int64_t M, float *y, int64_t ldy, int64_t n0,
-                        int64_t n1) {
-    const int64_t K = w->K, G = K / TRIT_Q8_GROUP;
-    float o[4];
-    for (int64_t n = n0; n < n1; n++) {
-        const int8_t *q = w->q + n * K;
-        const float *d = w->d + n * G;
-        for (int64_t m = 0; m < M; m += 4) {
-            const int T = M - m < 4 ? (int)(M - m) : 4;
-            switch (T) {
-            case 4: q8n_tile(q, d, x + m * K, K, 4, o); break;
-            case 3: q8n_tile(q, d, x + m * K, K, 3, o); break;
-            case 2: q8n_tile(q, d, x + m * K, K, 2, o); break;
-            default: q8n_tile(q, d, x + m * K, K, 1, o); break;
-            }
-            for (int t = 0; t < T; t++) y[(m + t) * ldy + n] = o[t];
-        }
     }
 }
 
