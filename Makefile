@@ -77,9 +77,12 @@ test: deps
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train
+bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_tokenize $(BUILD)/bench_train $(BUILD)/bench_pool
 
 $(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
+$(BUILD)/bench_pool: bench/bench_pool.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libtrit.a
