@@ -28,6 +28,8 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 # Per-ISA kernel files get their own flags; the dispatcher picks at run time.
 $(BUILD)/src/kernels/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
+$(BUILD)/src/nn/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
+$(BUILD)/src/nn/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 $(BUILD)/src/train/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/train/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 
