@@ -129,13 +129,13 @@ static void run_linear(trit_ctx *c, const trit_linear *lin, const lin_input *in,
         c->kern->tmatmul(&lin->t, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
         if (lin->bias || residual)
             for (int64_t m = 0; m < M; m++)
-                for (int64_t g = 0; g < 4; g++)
-                    for (int64_t q = lo; q < hi; q++) {
-                        int64_t r = q + g * lin->t.Q;
-                        if (r >= N) continue;
-                        if (lin->bias) y[m * N + r] += lin->bias[r];
-                        if (residual) residual[m * N + r] += y[m * N + r];
-                    }
+                for (int64_t g = 0; g < 4; g++) { /* rows q + g*Q, q in [lo, hi) */
+                    int64_t r0 = lo + g * lin->t.Q, r1 = hi + g * lin->t.Q < N ? hi + g * lin->t.Q : N;
+                    if (lin->bias)
+                        for (int64_t r = r0; r < r1; r++) y[m * N + r] += lin->bias[r];
+                    if (residual)
+                        for (int64_t r = r0; r < r1; r++) residual[m * N + r] += y[m * N + r];
+                }
     } else if (lin->kind == LIN_Q8) {
         trit_split(N, ith, nth, 4, &lo, &hi);
         if (lo < hi) c->kern->q8matmul(&lin->q8, in->xn, M, y, N, lo, hi);
@@ -143,12 +143,12 @@ static void run_linear(trit_ctx *c, const trit_linear *lin, const lin_input *in,
         trit_split(N, ith, nth, 4, &lo, &hi);
         if (lo >= hi) return;
         c->kern->dmatmul(&lin->d, in->xn, M, y, N, lo, hi);
-        if (lin->bias || residual)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t r = lo; r < hi; r++) {
-                    if (lin->bias) y[m * N + r] += lin->bias[r];
-                    if (residual) residual[m * N + r] += y[m * N + r];
-                }
+        for (int64_t m = 0; m < M; m++) {
+            if (lin->bias)
+                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
+            if (residual)
+                for (int64_t r = lo; r < hi; r++) residual[m * N + r] += y[m * N + r];
+        }
     }
 }
 
