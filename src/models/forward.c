@@ -321,8 +321,8 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->n_ctx16 = (d.n_ctx + NN_KV_BLOCK - 1) / NN_KV_BLOCK * NN_KV_BLOCK;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim, KVD = cf->n_kv_heads * cf->head_dim;
     size_t kv = (size_t)(cf->n_layers * c->n_ctx * KVD) * sizeof(float);
-    c->kcache = trit_aligned_alloc((size_t)(cf->n_layers * c->n_ctx16 * KVD) * sizeof(float));
-    c->vcache = trit_aligned_alloc(kv);
+    c->kcache = trit_large_alloc((size_t)(cf->n_layers * c->n_ctx16 * KVD) * sizeof(float));
+    c->vcache = trit_large_alloc(kv);
     c->pool = trit_pool_new(d.n_threads);
     c->width = D > HD ? D : HD;
     if (F > c->width) c->width = F;
