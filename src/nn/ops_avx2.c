@@ -128,50 +128,36 @@ void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v,
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
     const __m256 vscale = _mm256_set1_ps(scale);
     __m256 vmax = _mm256_set1_ps(-INFINITY);
-    /* scores: one FMA chain over i per key; 2 blocks of 16 keys at a time */
-    int64_t b = 0;
-    for (; (b + 2) * 16 <= n; b += 2) {
+    /* scores: one FMA chain over i per key; 2 blocks of 16 keys at a time
+     * (4 independent chains), the last ones masked: keys past n are not
+     * written yet, and a block past the end is not read at all */
+    for (int64_t b = 0; b < nb; b += 2) {
         const float *k0 = kt + b * bs, *k1 = k0 + bs;
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-        for (int64_t i = 0; i < hd; i++) {
-            __m256 qi = _mm256_set1_ps(q[i]);
-            s0 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k0 + i * 16), s0);
-            s1 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k0 + i * 16 + 8), s1);
-            s2 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k1 + i * 16), s2);
-            s3 = _mm256_fmadd_ps(qi, _mm256_loadu_ps(k1 + i * 16 + 8), s3);
-        }
-        s0 = _mm256_mul_ps(s0, vscale);
-        s1 = _mm256_mul_ps(s1, vscale);
-        s2 = _mm256_mul_ps(s2, vscale);
-        s3 = _mm256_mul_ps(s3, vscale);
-        vmax = _mm256_max_ps(s0, _mm256_max_ps(s1, _mm256_max_ps(s2, _mm256_max_ps(s3, vmax)))); /* NaN skipped */
-        _mm256_storeu_ps(scores + b * 16, s0);
-        _mm256_storeu_ps(scores + b * 16 + 8, s1);
-        _mm256_storeu_ps(scores + b * 16 + 16, s2);
-        _mm256_storeu_ps(scores + b * 16 + 24, s3);
-    }
-    for (; b < nb; b++) { /* the last blocks; keys past n are not written yet */
-        const float *k0 = kt + b * bs;
         const __m256i m0 = mask8(n - b * 16), m1 = mask8(n - b * 16 - 8);
-        __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+        const __m256i m2 = mask8(n - b * 16 - 16), m3 = mask8(n - b * 16 - 24);
+        __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         for (int64_t i = 0; i < hd; i++) {
             __m256 qi = _mm256_set1_ps(q[i]);
             s0 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k0 + i * 16, m0), s0);
             s1 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k0 + i * 16 + 8, m1), s1);
+            s2 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k1 + i * 16, m2), s2);
+            s3 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k1 + i * 16 + 8, m3), s3);
         }
-        s0 = _mm256_mul_ps(s0, vscale);
-        s1 = _mm256_mul_ps(s1, vscale);
-        vmax = _mm256_blendv_ps(vmax, _mm256_max_ps(s0, vmax), _mm256_castsi256_ps(m0));
-        vmax = _mm256_blendv_ps(vmax, _mm256_max_ps(s1, vmax), _mm256_castsi256_ps(m1));
-        _mm256_storeu_ps(scores + b * 16, s0);
-        _mm256_storeu_ps(scores + b * 16 + 8, s1);
+        __m256 sv[4] = {_mm256_mul_ps(s0, vscale), _mm256_mul_ps(s1, vscale), _mm256_mul_ps(s2, vscale),
+                        _mm256_mul_ps(s3, vscale)};
+        __m256i mv[4] = {m0, m1, m2, m3};
+        for (int j = 0; j < 4 && b + j / 2 < nb; j++) {
+            /* a NaN score is skipped, as the scalar compare does */
+            vmax = _mm256_blendv_ps(vmax, _mm256_max_ps(sv[j], vmax), _mm256_castsi256_ps(mv[j]));
+            _mm256_storeu_ps(scores + b * 16 + j * 8, sv[j]);
+        }
     }
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1))));
     /* e_t and the 16 lane sums (za: lanes 0-7, zb: lanes 8-15) */
     __m256 za = _mm256_setzero_ps(), zb = za;
-    for (b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < nb; b++) {
         __m256 ea = expf8(_mm256_sub_ps(_mm256_loadu_ps(scores + b * 16), mx));
         __m256 eb = expf8(_mm256_sub_ps(_mm256_loadu_ps(scores + b * 16 + 8), mx));
         _mm256_storeu_ps(scores + b * 16, ea);

@@ -111,45 +111,32 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
     const __m512 vscale = _mm512_set1_ps(scale);
     __m512 vmax = _mm512_set1_ps(-INFINITY);
-    /* scores: one FMA chain over i per key; 4 blocks of 16 keys at a time */
-    int64_t b = 0;
-    for (; b + 4 <= nb && (b + 4) * 16 <= n; b += 4) {
+    /* scores: one FMA chain over i per key; 4 blocks of 16 keys at a time
+     * (4 independent chains), the last ones masked: keys past n are not
+     * written yet, and a block past the end is not read at all */
+    for (int64_t b = 0; b < nb; b += 4) {
         const float *k0 = kt + b * bs;
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) m[j] = b + j < nb ? tail_mask(n - (b + j) * 16) : 0;
         __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         for (int64_t i = 0; i < hd; i++) {
             __m512 qi = _mm512_set1_ps(q[i]);
-            s0 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k0 + i * 16), s0);
-            s1 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k0 + bs + i * 16), s1);
-            s2 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k0 + 2 * bs + i * 16), s2);
-            s3 = _mm512_fmadd_ps(qi, _mm512_loadu_ps(k0 + 3 * bs + i * 16), s3);
+            s0 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[0], k0 + i * 16), s0);
+            s1 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[1], k0 + bs + i * 16), s1);
+            s2 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[2], k0 + 2 * bs + i * 16), s2);
+            s3 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[3], k0 + 3 * bs + i * 16), s3);
         }
-        s0 = _mm512_mul_ps(s0, vscale);
-        s1 = _mm512_mul_ps(s1, vscale);
-        s2 = _mm512_mul_ps(s2, vscale);
-        s3 = _mm512_mul_ps(s3, vscale);
-        vmax = _mm512_max_ps(s0, vmax); /* a NaN score is skipped, as the scalar compare does */
-        vmax = _mm512_max_ps(s1, vmax);
-        vmax = _mm512_max_ps(s2, vmax);
-        vmax = _mm512_max_ps(s3, vmax);
-        _mm512_storeu_ps(scores + b * 16, s0);
-        _mm512_storeu_ps(scores + b * 16 + 16, s1);
-        _mm512_storeu_ps(scores + b * 16 + 32, s2);
-        _mm512_storeu_ps(scores + b * 16 + 48, s3);
-    }
-    for (; b < nb; b++) {
-        const float *k0 = kt + b * bs;
-        const __mmask16 m = tail_mask(n - b * 16); /* keys past n are not written yet */
-        __m512 s0 = _mm512_setzero_ps();
-        for (int64_t i = 0; i < hd; i++)
-            s0 = _mm512_fmadd_ps(_mm512_set1_ps(q[i]), _mm512_maskz_loadu_ps(m, k0 + i * 16), s0);
-        s0 = _mm512_mul_ps(s0, vscale);
-        vmax = _mm512_mask_max_ps(vmax, m, s0, vmax);
-        _mm512_storeu_ps(scores + b * 16, s0);
+        __m512 sv[4] = {_mm512_mul_ps(s0, vscale), _mm512_mul_ps(s1, vscale), _mm512_mul_ps(s2, vscale),
+                        _mm512_mul_ps(s3, vscale)};
+        for (int j = 0; j < 4 && b + j < nb; j++) {
+            vmax = _mm512_mask_max_ps(vmax, m[j], sv[j], vmax); /* a NaN score is skipped, as the scalar compare does */
+            _mm512_storeu_ps(scores + (b + j) * 16, sv[j]);
+        }
     }
     const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     /* e_t and the 16 lane sums */
     __m512 z = _mm512_setzero_ps();
-    for (b = 0; b < nb; b++) {
+    for (int64_t b = 0; b < nb; b++) {
         const __mmask16 m = tail_mask(n - b * 16);
         __m512 e = expf16(_mm512_sub_ps(_mm512_loadu_ps(scores + b * 16), mx));
         _mm512_storeu_ps(scores + b * 16, e);
@@ -161,7 +148,7 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
     __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                             /* w = 2 */
     float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));                         /* w = 1 */
     const __m512 inv = _mm512_set1_ps(1.0f / zsum);
-    for (b = 0; b < nb; b++) _mm512_storeu_ps(scores + b * 16, _mm512_mul_ps(_mm512_loadu_ps(scores + b * 16), inv));
+    for (int64_t b = 0; b < nb; b++) _mm512_storeu_ps(scores + b * 16, _mm512_mul_ps(_mm512_loadu_ps(scores + b * 16), inv));
     /* out = sum_t p_t v_t: one FMA chain over t per output, 128 outputs at a time */
     int64_t i0 = 0;
     for (; i0 + 128 <= hd; i0 += 128) {
