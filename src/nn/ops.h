@@ -75,7 +75,7 @@ static inline int64_t nn_kt_index(int64_t t, int64_t i, int64_t head_dim) {
  *   t = j mod 16 in order; lanes then added pairwise, w = 8, 4, 2, 1),
  *   p_t = e_t * (1 / Z),  out[i] = fma chain over t in order of p_t v_t[i].
  * q [head_dim]; kt: keys in the block layout above (n > 0 positions); v [n][head_dim];
- * scores: scratch of n rounded up to 16 floats. head_dim is a multiple of 16. */
+ * scores: scratch of n rounded up to 16 floats. Any head_dim >= 1. */
 void nn_attend(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
                float scale, float *scores);
 

@@ -197,9 +197,11 @@ void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v,
         _mm256_storeu_ps(out + i0 + 56, o7);
     }
     for (; i0 < hd; i0 += 8) {
+        const __m256i m = mask8(hd - i0);
         __m256 o0 = _mm256_setzero_ps();
-        for (int64_t t = 0; t < n; t++) o0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_loadu_ps(v + t * hd + i0), o0);
-        _mm256_storeu_ps(out + i0, o0);
+        for (int64_t t = 0; t < n; t++)
+            o0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_maskload_ps(v + t * hd + i0, m), o0);
+        _mm256_maskstore_ps(out + i0, m, o0);
     }
 }
 

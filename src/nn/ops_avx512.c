@@ -175,9 +175,11 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
         _mm512_storeu_ps(out + i0 + 112, o7);
     }
     for (; i0 < hd; i0 += 16) {
+        const __mmask16 m = tail_mask(hd - i0);
         __m512 o0 = _mm512_setzero_ps();
-        for (int64_t t = 0; t < n; t++) o0 = _mm512_fmadd_ps(_mm512_set1_ps(scores[t]), _mm512_loadu_ps(v + t * hd + i0), o0);
-        _mm512_storeu_ps(out + i0, o0);
+        for (int64_t t = 0; t < n; t++)
+            o0 = _mm512_fmadd_ps(_mm512_set1_ps(scores[t]), _mm512_maskz_loadu_ps(m, v + t * hd + i0), o0);
+        _mm512_mask_storeu_ps(out + i0, m, o0);
     }
 }
 
