@@ -181,6 +181,21 @@ static void test_attend_levels(void) {
                 k[l]->attend(o1, q, kt, v, n, hd, scale, sc);
                 CHECK(same_bits(o0, o1, hd), "%s attend n=%lld hd=%lld", k[l]->name, (long long)n, (long long)hd);
             }
+            /* groups of 1..6 heads: each equals its single-head result */
+            for (int64_t G = 1; G <= 6; G++) {
+                float *qg = malloc((size_t)(G * hd) * 4), *og = malloc((size_t)(G * hd) * 4), *o2 = malloc((size_t)hd * 4);
+                float *sg = malloc((size_t)(G * n16) * 4);
+                for (int64_t i = 0; i < G * hd; i++) qg[i] = rndf() * 2;
+                for (int l = 0; l < nk; l++) {
+                    k[l]->attend_group(og, qg, G, kt, v, n, hd, scale, sg);
+                    for (int64_t g = 0; g < G; g++) {
+                        nn_attend(o2, qg + g * hd, kt, v, n, hd, scale, sc);
+                        CHECK(same_bits(o2, og + g * hd, hd), "%s attend_group G=%lld head %lld n=%lld hd=%lld", k[l]->name,
+                              (long long)G, (long long)g, (long long)n, (long long)hd);
+                    }
+                }
+                free(qg); free(og); free(o2); free(sg);
+            }
             free(q); free(kt); free(v); free(kr); free(sc); free(o0); free(o1); free(p);
         }
 }

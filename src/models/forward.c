@@ -16,7 +16,7 @@
  *   linears   (norm + quantization of the input rows, then up to 3 linears,
  *              then the residual add x += y on each thread's own outputs)
  *   rope      (RoPE of q and k, k and v appended to the cache)
- *   attention (one task per (token, head))
+ *   attention (one task per (token, head), or per (token, KV head) for a prompt)
  * A linear's input (norm + int8 quantization, with the GLU folded in for
  * down_proj) is made per token. For a few tokens (decode) every thread makes
  * all of it into its own buffers, which costs less than a second job; for a
@@ -62,7 +62,7 @@ struct trit_ctx {
     float *g, *u;               /* [B][F]                                   */
     float *tmp;                 /* [B][D]                                   */
     float *rope_cs;             /* RoPE cos/sin per batch token [B][head_dim] */
-    float *scores;              /* [n_threads][n_ctx16]                     */
+    float *scores;              /* [n_threads][heads per KV head][n_ctx16]  */
     int64_t width;              /* W = max(D, HD, F)                        */
 };
 
@@ -183,21 +183,31 @@ static void do_rope_store(job *j, int64_t lo, int64_t hi) {
     }
 }
 
-/* Attention for the (token, head) pairs i = ith, ith + nth, ... (token-major):
- * interleaved so that every thread gets a fair share of the long (late)
- * causal rows. */
+/* Attention. Tasks are (token, head) pairs, or for a prompt (token, KV head)
+ * pairs, whose query heads run together (each key and value is loaded once
+ * for the group; same results). Thread ith takes tasks ith, ith + nth, ...
+ * (token-major): interleaved so that every thread gets a fair share of the
+ * long (late) causal rows. */
 static void do_attn(job *j, int ith, int nth) {
     trit_ctx *c = j->c;
     const trit_config *cf = &c->m->cfg;
-    const int64_t hd = cf->head_dim, H = cf->n_heads, HD = H * hd;
-    const int64_t group = H / cf->n_kv_heads;
+    const int64_t hd = cf->head_dim, H = cf->n_heads, HD = H * hd, KVH = cf->n_kv_heads;
+    const int64_t group = H / KVH;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (int64_t)ith * c->n_ctx16;
-    for (int64_t i = ith; i < j->M * H; i += nth) {
-        int64_t m = i / H, h = i % H, kvh = h / group;
-        int64_t n_kv = j->p0 + m + 1; /* causal: positions 0..p0+m */
-        c->nk->attend(c->att + m * HD + h * hd, c->q + m * HD + h * hd, k_cache(c, j->layer, kvh),
-                      v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+    float *scores = c->scores + (int64_t)ith * group * c->n_ctx16;
+    const int by_group = j->M * KVH >= 8 * nth;
+    const int64_t per_token = by_group ? KVH : H;
+    for (int64_t i = ith; i < j->M * per_token; i += nth) {
+        int64_t m = i / per_token, n_kv = j->p0 + m + 1; /* causal: positions 0..p0+m */
+        if (by_group) {
+            int64_t kvh = i % KVH, h = kvh * group;
+            c->nk->attend_group(c->att + m * HD + h * hd, c->q + m * HD + h * hd, group, k_cache(c, j->layer, kvh),
+                                v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+        } else {
+            int64_t h = i % H, kvh = h / group;
+            c->nk->attend(c->att + m * HD + h * hd, c->q + m * HD + h * hd, k_cache(c, j->layer, kvh),
+                          v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+        }
     }
 }
 
@@ -327,9 +337,10 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->width = D > HD ? D : HD;
     if (F > c->width) c->width = F;
     const int64_t B = c->n_batch, W = c->width, T = trit_pool_size(c->pool), SM = B < SMALL_M ? B : SMALL_M;
+    const int64_t G = cf->n_heads / cf->n_kv_heads; /* query heads per KV head */
     /* every piece below, rounded up to 64 bytes */
     const int64_t sizes[] = {B * D * 4, B * D * 4, B * W * 4, B * W, B * 4, B * 4, B * HD * 4, B * HD * 4,
-                             B * KVD * 4, B * KVD * 4, B * F * 4, B * F * 4, B * cf->head_dim * 4, T * c->n_ctx16 * 4,
+                             B * KVD * 4, B * KVD * 4, B * F * 4, B * F * 4, B * cf->head_dim * 4, T * G * c->n_ctx16 * 4,
                              T * (int64_t)sizeof(lin_input)};
     size_t need = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) need += (size_t)(sizes[i] + 63) / 64 * 64;
@@ -353,7 +364,7 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->g = trit_arena_alloc(a, (size_t)(B * F) * 4);
     c->u = trit_arena_alloc(a, (size_t)(B * F) * 4);
     c->rope_cs = trit_arena_alloc(a, (size_t)(B * cf->head_dim) * 4);
-    c->scores = trit_arena_alloc(a, (size_t)(T * c->n_ctx16) * 4);
+    c->scores = trit_arena_alloc(a, (size_t)(T * G * c->n_ctx16) * 4);
     c->tin = trit_arena_alloc(a, (size_t)T * sizeof(lin_input));
     for (int64_t t = 0; c->tin && t < T; t++) {
         c->tin[t].xn = trit_arena_alloc(a, (size_t)(SM * W) * 4);

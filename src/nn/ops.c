@@ -113,13 +113,20 @@ void nn_attend(float *out, const float *q, const float *kt, const float *v, int6
     }
 }
 
+void nn_attend_group(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                     int64_t head_dim, float scale, float *scores) {
+    for (int64_t g = 0; g < G; g++) nn_attend(out + g * head_dim, q + g * head_dim, kt, v, n, head_dim, scale, scores);
+}
+
 /* ==== dispatch ==== */
 
-static const nn_kernels k_scalar = {"scalar", trit_act_quant, nn_rmsnorm, nn_relu2_glu, nn_attend};
+static const nn_kernels k_scalar = {"scalar", trit_act_quant, nn_rmsnorm, nn_relu2_glu, nn_attend,
+                                    nn_attend_group};
 #if defined(__x86_64__)
-static const nn_kernels k_avx2 = {"avx2", nn_act_quant_avx2, nn_rmsnorm_avx2, nn_relu2_glu_avx2, nn_attend_avx2};
+static const nn_kernels k_avx2 = {"avx2", nn_act_quant_avx2, nn_rmsnorm_avx2, nn_relu2_glu_avx2, nn_attend_avx2,
+                                  nn_attend_group_avx2};
 static const nn_kernels k_avx512 = {"avx512", nn_act_quant_avx512, nn_rmsnorm_avx512, nn_relu2_glu_avx512,
-                                    nn_attend_avx512};
+                                    nn_attend_avx512, nn_attend_group_avx512};
 #endif
 
 const nn_kernels *nn_kernels_for(trit_isa isa) {

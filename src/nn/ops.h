@@ -79,6 +79,13 @@ static inline int64_t nn_kt_index(int64_t t, int64_t i, int64_t head_dim) {
 void nn_attend(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
                float scale, float *scores);
 
+/* nn_attend for the G query heads that share one KV head (grouped-query
+ * attention): q and out are [G][head_dim]; the results equal G nn_attend
+ * calls bit for bit (the SIMD versions load each key and value once for
+ * several heads). scores: scratch of G * (n rounded up to 16) floats. */
+void nn_attend_group(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                     int64_t head_dim, float scale, float *scores);
+
 /* ==== dispatch ==== */
 
 typedef struct {
@@ -92,6 +99,9 @@ typedef struct {
     /* nn_attend */
     void (*attend)(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
                    float scale, float *scores);
+    /* nn_attend_group */
+    void (*attend_group)(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                         int64_t head_dim, float scale, float *scores);
 } nn_kernels;
 
 /* Scalar reference of relu2_glu. */
@@ -108,11 +118,15 @@ void nn_rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, floa
 void nn_relu2_glu_avx2(float *out, const float *gate, const float *up, int64_t n);
 void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
                     float scale, float *scores);
+void nn_attend_group_avx2(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                          int64_t head_dim, float scale, float *scores);
 float nn_act_quant_avx512(const float *x, int64_t n, int8_t *q, int32_t *sum);
 void nn_rmsnorm_avx512(float *out, const float *x, const float *w, int64_t n, float eps);
 void nn_relu2_glu_avx512(float *out, const float *gate, const float *up, int64_t n);
 void nn_attend_avx512(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
                       float scale, float *scores);
+void nn_attend_group_avx512(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                            int64_t head_dim, float scale, float *scores);
 #endif
 
 #endif

@@ -205,6 +205,12 @@ void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v,
     }
 }
 
+/* The heads one after another (the keys stay in cache between them). */
+void nn_attend_group_avx2(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                          int64_t hd, float scale, float *scores) {
+    for (int64_t g = 0; g < G; g++) nn_attend_avx2(out + g * hd, q + g * hd, kt, v, n, hd, scale, scores);
+}
+
 #else
 typedef int trit_ops_avx2_unused;
 #endif

@@ -106,6 +106,29 @@ static inline __m512 expf16(__m512 x) {
     return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
+/* scores[0..n) = softmax of the scores whose lane-wise maximum is vmax, as
+ * nn_attend: e_t = nn_expf(s_t - max), 16 lane sums added pairwise,
+ * p_t = e_t * (1 / sum). Writes up to n rounded up to 16. */
+static inline void softmax_scores(float *scores, int64_t n, __m512 vmax) {
+    const int64_t nb = (n + 15) / 16;
+    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    /* e_t and the 16 lane sums */
+    __m512 z = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __mmask16 m = tail_mask(n - b * 16);
+        __m512 e = expf16(_mm512_sub_ps(_mm512_loadu_ps(scores + b * 16), mx));
+        _mm512_storeu_ps(scores + b * 16, e);
+        z = _mm512_mask_add_ps(z, m, z, e);
+    }
+    __m256 z8 = _mm256_add_ps(_mm512_castps512_ps256(z),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1))); /* w = 8 */
+    __m128 z4 = _mm_add_ps(_mm256_castps256_ps128(z8), _mm256_extractf128_ps(z8, 1));             /* w = 4 */
+    __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                             /* w = 2 */
+    float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));                         /* w = 1 */
+    const __m512 inv = _mm512_set1_ps(1.0f / zsum);
+    for (int64_t b = 0; b < nb; b++) _mm512_storeu_ps(scores + b * 16, _mm512_mul_ps(_mm512_loadu_ps(scores + b * 16), inv));
+}
+
 void nn_attend_avx512(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t hd,
                       float scale, float *scores) {
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
@@ -133,22 +156,7 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
             _mm512_storeu_ps(scores + (b + j) * 16, sv[j]);
         }
     }
-    const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
-    /* e_t and the 16 lane sums */
-    __m512 z = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const __mmask16 m = tail_mask(n - b * 16);
-        __m512 e = expf16(_mm512_sub_ps(_mm512_loadu_ps(scores + b * 16), mx));
-        _mm512_storeu_ps(scores + b * 16, e);
-        z = _mm512_mask_add_ps(z, m, z, e);
-    }
-    __m256 z8 = _mm256_add_ps(_mm512_castps512_ps256(z),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(z), 1))); /* w = 8 */
-    __m128 z4 = _mm_add_ps(_mm256_castps256_ps128(z8), _mm256_extractf128_ps(z8, 1));             /* w = 4 */
-    __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                             /* w = 2 */
-    float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));                         /* w = 1 */
-    const __m512 inv = _mm512_set1_ps(1.0f / zsum);
-    for (int64_t b = 0; b < nb; b++) _mm512_storeu_ps(scores + b * 16, _mm512_mul_ps(_mm512_loadu_ps(scores + b * 16), inv));
+    softmax_scores(scores, n, vmax);
     /* out = sum_t p_t v_t: one FMA chain over t per output, 128 outputs at a time */
     int64_t i0 = 0;
     for (; i0 + 128 <= hd; i0 += 128) {
@@ -180,6 +188,90 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
         for (int64_t t = 0; t < n; t++)
             o0 = _mm512_fmadd_ps(_mm512_set1_ps(scores[t]), _mm512_maskz_loadu_ps(m, v + t * hd + i0), o0);
         _mm512_mask_storeu_ps(out + i0, m, o0);
+    }
+}
+
+/* Scores of G (1..4) queries q [G][hd] against the keys, for
+ * nn_attend_group_avx512: 2 blocks of 16 keys x G queries at a time (2G
+ * independent chains), each key block loaded once for the G queries.
+ * scores row g at scores + g * ld; vmax[g] their lane-wise maxima. */
+static inline __attribute__((always_inline)) void group_scores(const int G, const float *q, const float *kt, int64_t n,
+                                                              int64_t hd, float scale, float *scores, int64_t ld,
+                                                              __m512 *vmax) {
+    const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int g = 0; g < G; g++) vmax[g] = _mm512_set1_ps(-INFINITY);
+    for (int64_t b = 0; b < nb; b += 2) {
+        const float *k0 = kt + b * bs;
+        const __mmask16 m0 = tail_mask(n - b * 16), m1 = b + 1 < nb ? tail_mask(n - b * 16 - 16) : 0;
+        __m512 s[4][2];
+        for (int g = 0; g < G; g++) s[g][0] = s[g][1] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < hd; i++) {
+            __m512 ka = _mm512_maskz_loadu_ps(m0, k0 + i * 16), kb = _mm512_maskz_loadu_ps(m1, k0 + bs + i * 16);
+            for (int g = 0; g < G; g++) {
+                __m512 qi = _mm512_set1_ps(q[g * hd + i]);
+                s[g][0] = _mm512_fmadd_ps(qi, ka, s[g][0]);
+                s[g][1] = _mm512_fmadd_ps(qi, kb, s[g][1]);
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            __m512 a = _mm512_mul_ps(s[g][0], vscale), c = _mm512_mul_ps(s[g][1], vscale);
+            vmax[g] = _mm512_mask_max_ps(vmax[g], m0, a, vmax[g]); /* a NaN score is skipped */
+            _mm512_storeu_ps(scores + g * ld + b * 16, a);
+            if (b + 1 < nb) {
+                vmax[g] = _mm512_mask_max_ps(vmax[g], m1, c, vmax[g]);
+                _mm512_storeu_ps(scores + g * ld + b * 16 + 16, c);
+            }
+        }
+    }
+}
+
+/* out [G][hd] = sum_t p[g][t] v_t for G (1..4) probability rows at p + g * ld:
+ * one FMA chain over t per output, 64 outputs x G queries at a time, each
+ * value vector loaded once for the G queries. */
+static inline __attribute__((always_inline)) void group_values(const int G, float *out, const float *p, int64_t ld,
+                                                              const float *v, int64_t n, int64_t hd) {
+    for (int64_t i0 = 0; i0 < hd; i0 += 64) {
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++) m[j] = hd - i0 - 16 * j > 0 ? tail_mask(hd - i0 - 16 * j) : 0;
+        __m512 o[4][4];
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < 4; j++) o[g][j] = _mm512_setzero_ps();
+        const float *vt = v + i0;
+        for (int64_t t = 0; t < n; t++, vt += hd) {
+            __m512 v0 = _mm512_maskz_loadu_ps(m[0], vt), v1 = _mm512_maskz_loadu_ps(m[1], vt + 16);
+            __m512 v2 = _mm512_maskz_loadu_ps(m[2], vt + 32), v3 = _mm512_maskz_loadu_ps(m[3], vt + 48);
+            for (int g = 0; g < G; g++) {
+                __m512 pg = _mm512_set1_ps(p[g * ld + t]);
+                o[g][0] = _mm512_fmadd_ps(pg, v0, o[g][0]);
+                o[g][1] = _mm512_fmadd_ps(pg, v1, o[g][1]);
+                o[g][2] = _mm512_fmadd_ps(pg, v2, o[g][2]);
+                o[g][3] = _mm512_fmadd_ps(pg, v3, o[g][3]);
+            }
+        }
+        for (int g = 0; g < G; g++)
+            for (int j = 0; j < 4; j++) _mm512_mask_storeu_ps(out + g * hd + i0 + 16 * j, m[j], o[g][j]);
+    }
+}
+
+static void attend_group4(const int G, float *out, const float *q, const float *kt, const float *v, int64_t n,
+                          int64_t hd, float scale, float *scores) {
+    const int64_t ld = (n + 15) / 16 * 16;
+    __m512 vmax[4];
+    group_scores(G, q, kt, n, hd, scale, scores, ld, vmax);
+    for (int g = 0; g < G; g++) softmax_scores(scores + g * ld, n, vmax[g]);
+    group_values(G, out, scores, ld, v, n, hd);
+}
+
+void nn_attend_group_avx512(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+                            int64_t hd, float scale, float *scores) {
+    for (int64_t g = 0; g < G; g += 4) {
+        switch (G - g < 4 ? (int)(G - g) : 4) { /* one specialized body per group size */
+        case 1: attend_group4(1, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
+        case 2: attend_group4(2, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
+        case 3: attend_group4(3, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
+        default: attend_group4(4, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
+        }
     }
 }
 
