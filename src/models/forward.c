@@ -174,8 +174,8 @@ static void do_rope_store(job *j, int64_t lo, int64_t hi) {
         if (j->layer == 0) nn_rope_table(cs, hd, c->m->inv_freq, pos);
         for (int64_t h = 0; h < cf->n_heads; h++) nn_rope_apply(c->q + m * HD + h * hd, hd, cs);
         for (int64_t h = 0; h < cf->n_kv_heads; h++) {
-            const float *k = c->k + m * KVD + h * hd;
-            nn_rope_apply((float *)k, hd, cs);
+            float *k = c->k + m * KVD + h * hd;
+            nn_rope_apply(k, hd, cs);
             float *kc = k_cache(c, j->layer, h);
             for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = k[i];
             memcpy(v_cache(c, j->layer, h) + pos * hd, c->v + m * KVD + h * hd, (size_t)hd * sizeof(float));
