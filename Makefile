@@ -31,6 +31,8 @@ $(BUILD)/src/kernels/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(
 # AArch64: NEON is base (no flag); the dotprod kernel file gets the extension.
 $(BUILD)/src/kernels/%_neon_dotprod.o: ISAFLAGS := $(if $(filter aarch64% arm64%,$(shell $(CC) -dumpmachine)),-march=armv8.2-a+dotprod)
 $(BUILD)/src/kernels/%_avxvnni.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c -mavxvnni)
+$(BUILD)/src/nn/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
+$(BUILD)/src/nn/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 $(BUILD)/src/train/%_avx2.o:   ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx2 -mfma -mf16c)
 $(BUILD)/src/train/%_avx512.o: ISAFLAGS := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mavx2 -mfma -mf16c)
 
@@ -80,7 +82,7 @@ test: deps
 	$(MAKE) asan
 	@sh tests/run_tests.sh
 
-bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_head $(BUILD)/bench_tokenize $(BUILD)/bench_train $(BUILD)/bench_tpack $(BUILD)/bench_binary
+bench: $(BUILD)/trit $(BUILD)/bench_kernels $(BUILD)/bench_head $(BUILD)/bench_tokenize $(BUILD)/bench_train $(BUILD)/bench_tpack $(BUILD)/bench_binary $(BUILD)/bench_pool
 
 $(BUILD)/bench_tpack: bench/bench_tpack.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
@@ -92,6 +94,9 @@ $(BUILD)/bench_binary: bench/bench_binary.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_head: bench/bench_head.c $(BUILD)/libtrit.a
+	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
+
+$(BUILD)/bench_pool: bench/bench_pool.c $(BUILD)/libtrit.a
 	$(CC) $(BASEFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libtrit.a $(LDLIBS)
 
 $(BUILD)/bench_train: bench/bench_train.c $(BUILD)/libtrit.a

@@ -153,6 +153,39 @@ static void test_logits_match_transformers(void) {
     }
 }
 
+/* Token-by-token decoding (1 token per call: the path where every thread
+ * makes a linear's input itself, the SIMD attention over the cache) and
+ * chunks of 3 give transformers' logits at every position of the longest
+ * case, with 1, 2 and 3 threads. */
+static void test_decode_matches_transformers(void) {
+    for (size_t mi = 0; mi < N_MODELS; mi++) {
+        reference r;
+        if (!load_ref(MODELS[mi], &r)) continue;
+        trit_model *m = load_model(MODELS[mi], 0);
+        const json_value *cases = json_get(r.root, "cases");
+        for (size_t ci = 0; m && ci < json_len(cases); ci++) {
+            const json_value *c = json_at(cases, ci);
+            if (json_get_bool(c, "alternative", 0) || json_len(json_get(c, "ids")) < 32) continue;
+            int64_t n, off = json_get_int(c, "offset", 0), vocab = json_get_int(c, "vocab", 0);
+            int32_t *ids = ids_of(json_get(c, "ids"), &n);
+            double maxref = json_get_num(c, "max_abs_logit", 1);
+            for (int v = 0; v < 3; v++) {
+                int64_t chunk = v == 2 ? 3 : 1;
+                int threads = v == 0 ? 1 : v == 1 ? 2 : 3;
+                float *got = run_logits(m, ids, n, chunk, 512, threads);
+                double d = got ? max_diff(got, r.logits + off, (size_t)(n * vocab)) : INFINITY;
+                CHECK(d / maxref <= REL_TOL, "%s %s chunk %lld, %d threads: max |diff| %.3g of max |logit|", MODELS[mi],
+                      json_get_str(c, "name", "?"), (long long)chunk, threads, d / maxref);
+                if (d / maxref > worst_rel) worst_rel = d / maxref;
+                free(got);
+            }
+            free(ids);
+        }
+        trit_model_free(m);
+        free_ref(&r);
+    }
+}
+
 static void test_greedy_matches_transformers(void) {
     for (size_t mi = 0; mi < N_MODELS; mi++) {
         reference r;
@@ -366,6 +399,7 @@ static void test_q8_head_close(void) {
 
 int main(void) {
     RUN(test_logits_match_transformers);
+    RUN(test_decode_matches_transformers);
     RUN(test_greedy_matches_transformers);
     RUN(test_scale_rule_is_checked);
     RUN(test_chunking_and_threads_agree);

@@ -31,6 +31,8 @@ trit_status trit_fail(trit_error *err, trit_status code, const char *fmt, ...) T
 /* 64-byte aligned allocation; returns NULL on failure or overflow. */
 void *trit_aligned_alloc(size_t bytes);
 void trit_aligned_free(void *p);
+/* The same for large blocks: 2 MiB aligned, transparent huge pages advised. */
+void *trit_large_alloc(size_t bytes);
 
 /* Multiplies a*b into *out; returns 0 on overflow. */
 static inline int trit_mul_ok(size_t a, size_t b, size_t *out) {

@@ -11,7 +11,17 @@
  *   x += down_proj(h)
  * then logits = lm_head(rmsnorm(x, norm)). A BitLinear quantizes its input to
  * int8 per token, so inputs shared by several projections are quantized once.
- * Every step runs on the persistent pool; each step is one pool job.
+ *
+ * Every step runs on the persistent pool, one pool job per step:
+ *   linears   (norm + quantization of the input rows, then up to 3 linears,
+ *              then the residual add x += y on each thread's own outputs)
+ *   rope      (RoPE of q and k, k and v appended to the cache)
+ *   attention (one task per (token, head), or per (token, KV head) for a prompt)
+ * A linear's input (norm + int8 quantization, with the GLU folded in for
+ * down_proj) is made per token. For a few tokens (decode) every thread makes
+ * all of it into its own buffers, which costs less than a second job; for a
+ * prompt the rows are split over the threads in a job of their own.
+ * Decode runs 6 jobs per layer, a prompt 10.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -20,25 +30,40 @@
 #include "nn/ops.h"
 #include "quant/ternary.h"
 
+/* Up to this many tokens, each thread makes a linear's input itself. */
+#define SMALL_M 4
+
+/* The int8 input of a linear: rows of xn (f32, for dense linears) and their
+ * quantization. Row stride = the linear's K. */
+typedef struct {
+    float *xn;                  /* [M][K]                                   */
+    int8_t *xq;                 /* [M][K]                                   */
+    float *xs;                  /* per-token scale [M]                      */
+    int32_t *xsum;              /* per-token sum of xq [M]                  */
+} lin_input;
+
 struct trit_ctx {
     const trit_model *m;
     const trit_kernels *kern;
     const trit_tpk_kernels *tpk; /* repacked ternary layouts */
+    const nn_kernels *nk;
     trit_pool *pool;
     int64_t n_ctx, n_batch, n_past;
-    float *kcache, *vcache;     /* [n_layers][n_ctx][kv_dim]                */
+    int64_t n_ctx16;            /* n_ctx rounded up to NN_KV_BLOCK           */
+    /* KV cache. K: [n_layers][n_kv_heads][n_ctx16/16][head_dim][16] (ops.h's
+     * block layout); V: [n_layers][n_kv_heads][n_ctx][head_dim]           */
+    float *kcache, *vcache;
     trit_arena arena;
     /* activations, [n_batch][...] each (carved from the arena)             */
     float *x;                   /* residual stream [B][D]                    */
-    float *xn;                  /* normalized input of a linear [B][K], K <= W */
-    int8_t *xq;                 /* its int8 quantization [B][K]             */
-    float *xs;                  /* per-token scale [B]                      */
-    int32_t *xsum;              /* per-token sum of xq [B]                  */
+    lin_input in;               /* shared linear input [B][W]               */
+    lin_input *tin;             /* per-thread linear inputs [nth], [SMALL_M][W] each */
     float *q, *k, *v;           /* [B][HD], [B][KVD], [B][KVD]              */
     float *att;                 /* [B][HD]                                  */
     float *g, *u;               /* [B][F]                                   */
     float *tmp;                 /* [B][D]                                   */
-    float *scores;              /* [n_threads][n_ctx]                       */
+    float *rope_cs;             /* RoPE cos/sin per batch token [B][head_dim] */
+    float *scores;              /* [n_threads][heads per KV head][n_ctx16]  */
     const trit_head_kernels *hkern; /* block-quantized lm_head kernels      */
     trit_hq_act *hxa;           /* its activation blocks [B][D/32], or NULL */
     int64_t width;              /* W = max(D, HD, F)                        */
@@ -46,7 +71,7 @@ struct trit_ctx {
 
 /* ==== pool jobs ==== */
 
-enum { JOB_NORM_QUANT, JOB_LINEARS, JOB_ROPE_STORE, JOB_ATTN, JOB_GLU, JOB_ADD };
+enum { JOB_NORM_QUANT, JOB_LINEARS, JOB_ROPE_STORE, JOB_ATTN };
 
 typedef struct {
     const trit_linear *lin;
@@ -57,8 +82,9 @@ typedef struct {
     int op;
     trit_ctx *c;
     int64_t M, p0, layer;
-    /* norm+quant */
+    /* norm+quant: the input of the linears */
     const float *src;           /* [M][n]                                   */
+    const float *up;            /* GLU: src is the gate, up [M][n] (stride ld); else NULL */
     const float *w;             /* norm weight or NULL                      */
     int64_t n, ld;              /* row length and stride of src             */
     int quant;                  /* also quantize xn into xq                 */
@@ -67,98 +93,143 @@ typedef struct {
     /* linears */
     lin_task lins[3];
     int n_lins;
-    const float *lin_in;        /* f32 input rows (dense linears)           */
-    /* add */
-    float *dst;
-    const float *add;
+    int own_input;              /* each thread makes the input (norm+quant) itself */
+    float *residual;            /* x [M][out] += y of lins[0] (or NULL)     */
 } job;
 
-/* Rows [lo,hi) of a norm (+ quantization) job. */
-static void do_norm_quant(job *j, int64_t lo, int64_t hi) {
+/* Rows [lo,hi) of a linear's input: xn = rmsnorm(h) (or h), h = src or the
+ * GLU act(src) * up; then xq, xs, xsum = its int8 quantization. */
+static void do_norm_quant(job *j, int64_t lo, int64_t hi, const lin_input *in) {
     trit_ctx *c = j->c;
     for (int64_t m = lo; m < hi; m++) {
-        float *xn = c->xn + m * j->n; /* rows packed with stride n = the next linear's K */
-        if (j->norm) nn_rmsnorm(xn, j->src + m * j->ld, j->w, j->n, c->m->cfg.eps);
-        else memcpy(xn, j->src + m * j->ld, (size_t)j->n * sizeof(float));
-        if (j->quant) c->xs[m] = trit_act_quant(xn, j->n, c->xq + m * j->n, &c->xsum[m]);
+        float *xn = in->xn + m * j->n; /* rows packed with stride n = the next linear's K */
+        const float *h = j->src + m * j->ld;
+        if (j->up) {
+            if (c->m->cfg.act == NN_ACT_RELU2) {
+                c->nk->relu2_glu(xn, h, j->up + m * j->ld, j->n);
+            } else {
+                memcpy(xn, h, (size_t)j->n * sizeof(float));
+                nn_glu(xn, j->up + m * j->ld, j->n, c->m->cfg.act);
+            }
+            h = xn;
+        }
+        if (j->norm) c->nk->rmsnorm(xn, h, j->w, j->n, c->m->cfg.eps);
+        else if (h != xn) memcpy(xn, h, (size_t)j->n * sizeof(float));
+        if (j->quant) in->xs[m] = c->nk->act_quant(xn, j->n, in->xq + m * j->n, &in->xsum[m]);
         if (j->hquant) trit_hq_quantize_act(xn, j->n, c->hxa + m * (j->n / TRIT_HQ_BLOCK));
     }
 }
 
-/* Thread ith's share of linear `lin` on M rows. The f32 input rows (xn) and
- * their int8 quantization (xq) have row stride lin->in (see do_norm_quant). */
-static void run_linear(trit_ctx *c, const trit_linear *lin, const float *in, float *y, int64_t M,
-                       int ith, int nth) {
+/* Output rows [lo, hi) of M tokens (row stride lin->out): y += bias, then
+ * residual += y (each when present). */
+static void add_bias_residual(const trit_linear *lin, float *y, float *residual, int64_t M, int64_t lo, int64_t hi) {
+    const int64_t N = lin->out;
+    for (int64_t m = 0; m < M; m++) {
+        if (lin->bias)
+            for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
+        if (residual)
+            for (int64_t r = lo; r < hi; r++) residual[m * N + r] += y[m * N + r];
+    }
+}
+
+/* Thread ith's share of linear `lin` on M rows of input `in` (f32 rows in
+ * in->xn for dense linears, int8 rows in in->xq for ternary ones; row stride
+ * lin->in). With `residual`, also residual[m][r] += y[m][r] on the rows r
+ * this thread computed. */
+static void run_linear(trit_ctx *c, const trit_linear *lin, const lin_input *in, float *y, float *residual,
+                       int64_t M, int ith, int nth) {
     const int64_t N = lin->out;
     int64_t lo, hi;
     if (lin->kind == LIN_TERNARY && lin->tp.data) {
         trit_split(N, ith, nth, TRIT_TPK_ALIGN, &lo, &hi);
         if (lo >= hi) return;
-        c->tpk->mm[lin->tp.fmt](&lin->tp, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
-        if (lin->bias)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
+        c->tpk->mm[lin->tp.fmt](&lin->tp, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
+        add_bias_residual(lin, y, residual, M, lo, hi);
     } else if (lin->kind == LIN_TERNARY) {
         trit_split(lin->t.Q, ith, nth, 4, &lo, &hi);
         if (lo >= hi) return;
-        c->kern->tmatmul(&lin->t, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
-        if (lin->bias)
+        c->kern->tmatmul(&lin->t, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
+        if (lin->bias || residual)
             for (int64_t m = 0; m < M; m++)
-                for (int64_t g = 0; g < 4; g++)
-                    for (int64_t q = lo; q < hi; q++) {
-                        int64_t r = q + g * lin->t.Q;
-                        if (r < N) y[m * N + r] += lin->bias[r];
-                    }
+                for (int64_t g = 0; g < 4; g++) { /* rows q + g*Q, q in [lo, hi) */
+                    int64_t r0 = lo + g * lin->t.Q, r1 = hi + g * lin->t.Q < N ? hi + g * lin->t.Q : N;
+                    if (lin->bias)
+                        for (int64_t r = r0; r < r1; r++) y[m * N + r] += lin->bias[r];
+                    if (residual)
+                        for (int64_t r = r0; r < r1; r++) residual[m * N + r] += y[m * N + r];
+                }
     } else if (lin->kind == LIN_BINARY) {
         trit_split(N, ith, nth, 16, &lo, &hi);
         if (lo >= hi) return;
-        c->kern->bmatmul(&lin->b, lin->wdiv, c->xq, c->xs, c->xsum, M, y, N, lo, hi);
-        if (lin->bias)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
+        c->kern->bmatmul(&lin->b, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
+        add_bias_residual(lin, y, residual, M, lo, hi);
     } else if (lin->kind == LIN_HQ) { /* row groups of 16 per thread */
         trit_split(N, ith, nth, TRIT_HQ_ROWS, &lo, &hi);
         if (lo < hi) c->hkern->hmatmul(&lin->hq, c->hxa, M, y, N, lo, hi);
     } else {
         trit_split(N, ith, nth, 4, &lo, &hi);
         if (lo >= hi) return;
-        c->kern->dmatmul(&lin->d, in, M, y, N, lo, hi);
-        if (lin->bias)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t r = lo; r < hi; r++) y[m * N + r] += lin->bias[r];
+        c->kern->dmatmul(&lin->d, in->xn, M, y, N, lo, hi);
+        add_bias_residual(lin, y, residual, M, lo, hi);
     }
 }
 
-/* RoPE on q and k of rows [lo,hi), then k and v go into the cache. */
+/* K cache block array of (layer, kv head), and the V rows. */
+static float *k_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
+    const trit_config *cf = &c->m->cfg;
+    return c->kcache + (layer * cf->n_kv_heads + kvh) * c->n_ctx16 * cf->head_dim;
+}
+static float *v_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
+    const trit_config *cf = &c->m->cfg;
+    return c->vcache + (layer * cf->n_kv_heads + kvh) * c->n_ctx * cf->head_dim;
+}
+
+/* RoPE on q and k of rows [lo,hi), then k and v go into the cache. Layer 0
+ * also makes the rows' cos/sin tables, which the later layers reuse. */
 static void do_rope_store(job *j, int64_t lo, int64_t hi) {
     trit_ctx *c = j->c;
     const trit_config *cf = &c->m->cfg;
     const int64_t hd = cf->head_dim, HD = cf->n_heads * hd, KVD = cf->n_kv_heads * hd;
     for (int64_t m = lo; m < hi; m++) {
         int64_t pos = j->p0 + m;
-        for (int64_t h = 0; h < cf->n_heads; h++) nn_rope(c->q + m * HD + h * hd, hd, c->m->inv_freq, pos);
-        for (int64_t h = 0; h < cf->n_kv_heads; h++) nn_rope(c->k + m * KVD + h * hd, hd, c->m->inv_freq, pos);
-        size_t off = (size_t)((j->layer * c->n_ctx + pos) * KVD);
-        memcpy(c->kcache + off, c->k + m * KVD, (size_t)KVD * sizeof(float));
-        memcpy(c->vcache + off, c->v + m * KVD, (size_t)KVD * sizeof(float));
+        float *cs = c->rope_cs + m * hd;
+        if (j->layer == 0) nn_rope_table(cs, hd, c->m->inv_freq, pos);
+        for (int64_t h = 0; h < cf->n_heads; h++) nn_rope_apply(c->q + m * HD + h * hd, hd, cs);
+        for (int64_t h = 0; h < cf->n_kv_heads; h++) {
+            float *k = c->k + m * KVD + h * hd;
+            nn_rope_apply(k, hd, cs);
+            float *kc = k_cache(c, j->layer, h);
+            for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = k[i];
+            memcpy(v_cache(c, j->layer, h) + pos * hd, c->v + m * KVD + h * hd, (size_t)hd * sizeof(float));
+        }
     }
 }
 
-/* Attention for (token, head) pairs [lo,hi). */
-static void do_attn(job *j, int64_t lo, int64_t hi, int ith) {
+/* Attention. Tasks are (token, head) pairs, or for a prompt (token, KV head)
+ * pairs, whose query heads run together (each key and value is loaded once
+ * for the group; same results). Thread ith takes tasks ith, ith + nth, ...
+ * (token-major): interleaved so that every thread gets a fair share of the
+ * long (late) causal rows. */
+static void do_attn(job *j, int ith, int nth) {
     trit_ctx *c = j->c;
     const trit_config *cf = &c->m->cfg;
-    const int64_t hd = cf->head_dim, H = cf->n_heads, HD = H * hd, KVD = cf->n_kv_heads * hd;
-    const int64_t group = H / cf->n_kv_heads;
+    const int64_t hd = cf->head_dim, H = cf->n_heads, HD = H * hd, KVH = cf->n_kv_heads;
+    const int64_t group = H / KVH;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (int64_t)ith * c->n_ctx;
-    const float *kc = c->kcache + j->layer * c->n_ctx * KVD;
-    const float *vc = c->vcache + j->layer * c->n_ctx * KVD;
-    for (int64_t i = lo; i < hi; i++) {
-        int64_t m = i / H, h = i % H, kvh = h / group;
-        int64_t n_kv = j->p0 + m + 1; /* causal: positions 0..p0+m */
-        nn_attend(c->att + m * HD + h * hd, c->q + m * HD + h * hd, kc + kvh * hd, vc + kvh * hd, n_kv, KVD, hd,
-                  scale, scores);
+    float *scores = c->scores + (int64_t)ith * group * c->n_ctx16;
+    const int by_group = j->M * KVH >= 8 * nth;
+    const int64_t per_token = by_group ? KVH : H;
+    for (int64_t i = ith; i < j->M * per_token; i += nth) {
+        int64_t m = i / per_token, n_kv = j->p0 + m + 1; /* causal: positions 0..p0+m */
+        if (by_group) {
+            int64_t kvh = i % KVH, h = kvh * group;
+            c->nk->attend_group(c->att + m * HD + h * hd, c->q + m * HD + h * hd, group, k_cache(c, j->layer, kvh),
+                                v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+        } else {
+            int64_t h = i % H, kvh = h / group;
+            c->nk->attend(c->att + m * HD + h * hd, c->q + m * HD + h * hd, k_cache(c, j->layer, kvh),
+                          v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+        }
     }
 }
 
@@ -169,49 +240,53 @@ static void job_task(void *arg, int ith, int nth) {
     switch (j->op) {
     case JOB_NORM_QUANT:
         trit_split(j->M, ith, nth, 1, &lo, &hi);
-        do_norm_quant(j, lo, hi);
+        do_norm_quant(j, lo, hi, &c->in);
         break;
-    case JOB_LINEARS:
-        for (int i = 0; i < j->n_lins; i++) run_linear(c, j->lins[i].lin, j->lin_in, j->lins[i].y, j->M, ith, nth);
+    case JOB_LINEARS: {
+        const lin_input *in = &c->in;
+        if (j->own_input) {
+            in = &c->tin[ith];
+            do_norm_quant(j, 0, j->M, in);
+        }
+        for (int i = 0; i < j->n_lins; i++)
+            run_linear(c, j->lins[i].lin, in, j->lins[i].y, i == 0 ? j->residual : NULL, j->M, ith, nth);
         break;
+    }
     case JOB_ROPE_STORE:
         trit_split(j->M, ith, nth, 1, &lo, &hi);
         do_rope_store(j, lo, hi);
         break;
     case JOB_ATTN:
-        trit_split(j->M * c->m->cfg.n_heads, ith, nth, 1, &lo, &hi);
-        do_attn(j, lo, hi, ith);
-        break;
-    case JOB_GLU:
-        trit_split(j->M, ith, nth, 1, &lo, &hi);
-        for (int64_t m = lo; m < hi; m++) nn_glu(c->g + m * j->n, c->u + m * j->n, j->n, c->m->cfg.act);
-        break;
-    case JOB_ADD:
-        trit_split(j->M * j->n, ith, nth, 16, &lo, &hi);
-        for (int64_t i = lo; i < hi; i++) j->dst[i] += j->add[i];
+        do_attn(j, ith, nth);
         break;
     }
 }
 
 /* ==== steps ==== */
 
-/* xn = rmsnorm(src, w) (or a copy of src when norm is 0), quantized to xq. */
-static void norm_quant(trit_ctx *c, const float *src, int64_t ld, const float *w, int64_t n, int64_t M, int norm) {
-    job j = {.op = JOB_NORM_QUANT, .c = c, .M = M, .src = src, .ld = ld, .w = w, .n = n, .quant = 1, .norm = norm};
-    trit_pool_run(c->pool, job_task, &j);
+/* A job computing the input of linears: rmsnorm(src, w) (or src when norm is
+ * 0; with `up`, of the GLU act(src) * up), quantized. */
+static job input_job(trit_ctx *c, int64_t M, const float *src, const float *up, int64_t n, const float *w, int norm) {
+    job j = {.op = JOB_NORM_QUANT, .c = c, .M = M, .src = src, .up = up, .ld = n, .w = w, .n = n, .quant = 1,
+             .norm = norm};
+    return j;
 }
 
-static void linears(trit_ctx *c, int64_t M, const trit_linear *a, float *ya, const trit_linear *b, float *yb,
+/* Runs up to 3 linears on the input described by input job `j`; with
+ * `residual`, residual += output of the first. */
+static void linears(job j, const trit_linear *a, float *ya, float *residual, const trit_linear *b, float *yb,
                     const trit_linear *d, float *yd) {
-    job j = {.op = JOB_LINEARS, .c = c, .M = M, .lin_in = c->xn};
+    trit_ctx *c = j.c;
+    if (j.M <= SMALL_M) {
+        j.own_input = 1;
+    } else {
+        trit_pool_run(c->pool, job_task, &j);
+    }
+    j.op = JOB_LINEARS;
+    j.residual = residual;
     j.lins[j.n_lins++] = (lin_task){a, ya};
     if (b) j.lins[j.n_lins++] = (lin_task){b, yb};
     if (d) j.lins[j.n_lins++] = (lin_task){d, yd};
-    trit_pool_run(c->pool, job_task, &j);
-}
-
-static void add_rows(trit_ctx *c, float *dst, const float *src, int64_t M, int64_t n) {
-    job j = {.op = JOB_ADD, .c = c, .M = M, .n = n, .dst = dst, .add = src};
     trit_pool_run(c->pool, job_task, &j);
 }
 
@@ -226,24 +301,18 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
     for (int64_t l = 0; l < cf->n_layers; l++) {
         const trit_layer *L = &m->layers[l];
         /* attention block */
-        norm_quant(c, c->x, D, L->attn_norm, D, M, 1);
-        linears(c, M, &L->q, c->q, &L->k, c->k, &L->v, c->v);
+        linears(input_job(c, M, c->x, NULL, D, L->attn_norm, 1), &L->q, c->q, NULL, &L->k, c->k, &L->v, c->v);
         job j = {.op = JOB_ROPE_STORE, .c = c, .M = M, .p0 = p0, .layer = l};
         trit_pool_run(c->pool, job_task, &j);
         j.op = JOB_ATTN;
         trit_pool_run(c->pool, job_task, &j);
         /* bitnet normalizes the attention output; llama feeds it as is */
-        norm_quant(c, c->att, HD, L->attn_sub_norm, HD, M, L->attn_sub_norm != NULL);
-        linears(c, M, &L->o, c->tmp, NULL, NULL, NULL, NULL);
-        add_rows(c, c->x, c->tmp, M, D);
-        /* feed-forward block */
-        norm_quant(c, c->x, D, L->ffn_norm, D, M, 1);
-        linears(c, M, &L->gate, c->g, &L->up, c->u, NULL, NULL);
-        job g = {.op = JOB_GLU, .c = c, .M = M, .n = F};
-        trit_pool_run(c->pool, job_task, &g);
-        norm_quant(c, c->g, F, L->ffn_sub_norm, F, M, L->ffn_sub_norm != NULL);
-        linears(c, M, &L->down, c->tmp, NULL, NULL, NULL, NULL);
-        add_rows(c, c->x, c->tmp, M, D);
+        linears(input_job(c, M, c->att, NULL, HD, L->attn_sub_norm, L->attn_sub_norm != NULL), &L->o, c->tmp, c->x,
+                NULL, NULL, NULL, NULL);
+        /* feed-forward block: the GLU is made with down_proj's input */
+        linears(input_job(c, M, c->x, NULL, D, L->ffn_norm, 1), &L->gate, c->g, NULL, &L->up, c->u, NULL, NULL);
+        linears(input_job(c, M, c->g, c->u, F, L->ffn_sub_norm, L->ffn_sub_norm != NULL), &L->down, c->tmp, c->x,
+                NULL, NULL, NULL, NULL);
     }
 }
 
@@ -279,19 +348,28 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->m = m;
     c->kern = trit_kernels_get();
     c->tpk = trit_tpk_kernels_get();
+    c->nk = nn_kernels_get();
     c->n_ctx = d.n_ctx;
     c->n_batch = d.n_batch;
+    c->n_ctx16 = (d.n_ctx + NN_KV_BLOCK - 1) / NN_KV_BLOCK * NN_KV_BLOCK;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim, KVD = cf->n_kv_heads * cf->head_dim;
     size_t kv = (size_t)(cf->n_layers * c->n_ctx * KVD) * sizeof(float);
-    c->kcache = trit_aligned_alloc(kv);
-    c->vcache = trit_aligned_alloc(kv);
+    c->kcache = trit_large_alloc((size_t)(cf->n_layers * c->n_ctx16 * KVD) * sizeof(float));
+    c->vcache = trit_large_alloc(kv);
     c->pool = trit_pool_new(d.n_threads);
     c->width = D > HD ? D : HD;
     if (F > c->width) c->width = F;
-    const int64_t B = c->n_batch, W = c->width;
+    const int64_t B = c->n_batch, W = c->width, T = trit_pool_size(c->pool), SM = B < SMALL_M ? B : SMALL_M;
+    const int64_t G = cf->n_heads / cf->n_kv_heads; /* query heads per KV head */
+    /* every piece below, rounded up to 64 bytes */
+    const int64_t sizes[] = {B * D * 4, B * D * 4, B * W * 4, B * W, B * 4, B * 4, B * HD * 4, B * HD * 4,
+                             B * KVD * 4, B * KVD * 4, B * F * 4, B * F * 4, B * cf->head_dim * 4, T * G * c->n_ctx16 * 4,
+                             T * (int64_t)sizeof(lin_input)};
+    size_t need = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) need += (size_t)(sizes[i] + 63) / 64 * 64;
+    need += (size_t)T * (size_t)((SM * W * 4 + 63) / 64 * 64 + (SM * W + 63) / 64 * 64 + 2 * 64);
     const size_t hxa_bytes = m->lm_head.kind == LIN_HQ ? (size_t)(B * (D / TRIT_HQ_BLOCK)) * sizeof(trit_hq_act) : 0;
-    size_t need = (size_t)(B * (D * 2 + W * 2 + HD * 2 + KVD * 2 + F * 2) * 4 + B * W + B * 8 +
-                           (int64_t)trit_pool_size(c->pool) * c->n_ctx * 4) + 64 * 16 + hxa_bytes + 64;
+    need += hxa_bytes + 64;
     if (!c->kcache || !c->vcache || !c->pool || !trit_arena_init(&c->arena, need)) {
         trit_ctx_free(c);
         return trit_fail(err, TRIT_ERR_NOMEM, "out of memory allocating a context of %lld positions "
@@ -300,20 +378,28 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     trit_arena *a = &c->arena;
     c->x = trit_arena_alloc(a, (size_t)(B * D) * 4);
     c->tmp = trit_arena_alloc(a, (size_t)(B * D) * 4);
-    c->xn = trit_arena_alloc(a, (size_t)(B * W) * 4);
-    c->xq = trit_arena_alloc(a, (size_t)(B * W));
-    c->xs = trit_arena_alloc(a, (size_t)B * 4);
-    c->xsum = trit_arena_alloc(a, (size_t)B * 4);
+    c->in.xn = trit_arena_alloc(a, (size_t)(B * W) * 4);
+    c->in.xq = trit_arena_alloc(a, (size_t)(B * W));
+    c->in.xs = trit_arena_alloc(a, (size_t)B * 4);
+    c->in.xsum = trit_arena_alloc(a, (size_t)B * 4);
     c->q = trit_arena_alloc(a, (size_t)(B * HD) * 4);
     c->att = trit_arena_alloc(a, (size_t)(B * HD) * 4);
     c->k = trit_arena_alloc(a, (size_t)(B * KVD) * 4);
     c->v = trit_arena_alloc(a, (size_t)(B * KVD) * 4);
     c->g = trit_arena_alloc(a, (size_t)(B * F) * 4);
     c->u = trit_arena_alloc(a, (size_t)(B * F) * 4);
-    c->scores = trit_arena_alloc(a, (size_t)((int64_t)trit_pool_size(c->pool) * c->n_ctx) * 4);
+    c->rope_cs = trit_arena_alloc(a, (size_t)(B * cf->head_dim) * 4);
+    c->scores = trit_arena_alloc(a, (size_t)(T * G * c->n_ctx16) * 4);
+    c->tin = trit_arena_alloc(a, (size_t)T * sizeof(lin_input));
+    for (int64_t t = 0; c->tin && t < T; t++) {
+        c->tin[t].xn = trit_arena_alloc(a, (size_t)(SM * W) * 4);
+        c->tin[t].xq = trit_arena_alloc(a, (size_t)(SM * W));
+        c->tin[t].xs = trit_arena_alloc(a, (size_t)SM * 4);
+        c->tin[t].xsum = trit_arena_alloc(a, (size_t)SM * 4);
+    }
     c->hkern = trit_head_kernels_get();
     c->hxa = hxa_bytes ? trit_arena_alloc(a, hxa_bytes) : NULL;
-    if (!c->scores || (hxa_bytes && !c->hxa)) { /* sizing bug: fail loudly rather than corrupt memory */
+    if (!c->tin || !c->tin[T - 1].xsum || (hxa_bytes && !c->hxa)) { /* sizing bug: fail loudly rather than corrupt memory */
         trit_ctx_free(c);
         return trit_fail(err, TRIT_ERR_NOMEM, "internal error: activation arena too small");
     }
@@ -334,7 +420,7 @@ static void head(trit_ctx *c, const float *x, int64_t M, float *logits) {
              .n = m->cfg.dim, .quant = m->lm_head.kind == LIN_TERNARY, .norm = 1,
              .hquant = m->lm_head.kind == LIN_HQ};
     trit_pool_run(c->pool, job_task, &j);
-    job h = {.op = JOB_LINEARS, .c = c, .M = M, .lin_in = c->xn};
+    job h = {.op = JOB_LINEARS, .c = c, .M = M};
     h.lins[h.n_lins++] = (lin_task){&m->lm_head, logits};
     trit_pool_run(c->pool, job_task, &h);
 }
