@@ -136,6 +136,12 @@ float *trit_trainer_param(trit_trainer *t, const char *name, int64_t *numel);
 const float *trit_trainer_gradient(const trit_trainer *t, const char *name, int64_t *numel);
 int64_t trit_trainer_n_params(const trit_trainer *t);
 
+/* Bytes of the trainer's activation buffers (what the forward pass saves
+ * for the backward pass, plus backward and per-thread scratch): linear in
+ * batch x seq; attention keeps 2 floats per head and token, not the
+ * seq x seq probabilities. */
+size_t trit_trainer_activation_bytes(const trit_trainer *t);
+
 /* ------------------------------------------------------------------------ */
 /* Training state and the two halves of a step (src/train/trainer_state.c)   */
 /* ------------------------------------------------------------------------ */

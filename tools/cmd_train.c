@@ -949,11 +949,14 @@ int cmd_train(int argc, char **argv) {
 
     int64_t step = trit_trainer_get_step(r->t);
     say(&r->pg, "%s %s: %lld parameters (dim %lld, %lld layers, %lld/%lld heads, ffn %lld, vocab %lld%s), quant %s, "
-        "%lld x %lld tokens per step, %s schedule, lr %g, %d threads", resume ? "resuming" : "new run", r->dir,
+        "%lld x %lld tokens per step, %s schedule, lr %g, %d threads, %.0f MiB of parameter state and %.0f MiB "
+        "of activations", resume ? "resuming" : "new run", r->dir,
         (long long)trit_trainer_n_params(r->t), (long long)r->cfg.hidden_size, (long long)r->cfg.n_layers,
         (long long)r->cfg.n_heads, (long long)r->cfg.n_kv_heads, (long long)r->cfg.intermediate_size,
         (long long)r->cfg.vocab_size, r->cfg.tie_embeddings ? ", tied" : "", o->quant, (long long)o->batch,
-        (long long)o->ctx, o->schedule, o->lr, o->threads ? (int)o->threads : trit_cpu_count());
+        (long long)o->ctx, o->schedule, o->lr, o->threads ? (int)o->threads : trit_cpu_count(),
+        (double)trit_trainer_n_params(r->t) * 4.0 * 5.0 / 1048576.0,
+        (double)trit_trainer_activation_bytes(r->t) / 1048576.0);
     if (step >= o->steps) {
         say(&r->pg, "the run is already complete (step %lld of %lld); raise --steps to train further",
             (long long)step, (long long)o->steps);

@@ -132,7 +132,7 @@ static size_t layout_acts(trit_trainer *t, float *base) {
     const tr_config *c = &t->c;
     const size_t L = (size_t)c->L, N = (size_t)t->N, D = (size_t)c->D, F = (size_t)c->F, HD = (size_t)c->HD,
                  KVD = (size_t)c->KVD, W = (size_t)c->W, V = (size_t)c->V;
-    const size_t BHTT = (size_t)(t->B * c->H * t->T * t->T);
+    const size_t BHT2 = (size_t)(t->B * c->H * t->T * 2), nth = (size_t)trit_pool_size(t->pool);
     size_t maxlin = 0;
     for (int i = 0; i < TR_N_PARAM_TENSORS; i++) {
         int64_t R, C;
@@ -142,14 +142,14 @@ static size_t layout_acts(trit_trainer *t, float *base) {
     tr_acts *a = &t->acts;
     struct { float **dst; size_t n; } items[] = {
         {&a->x, (L + 1) * N * D}, {&a->rstd1, L * N}, {&a->n1q, L * N * D}, {&a->q, L * N * HD},
-        {&a->k, L * N * KVD}, {&a->v, L * N * KVD}, {&a->att, L * BHTT}, {&a->a, L * N * HD},
+        {&a->k, L * N * KVD}, {&a->v, L * N * KVD}, {&a->att_stat, L * BHT2}, {&a->a, L * N * HD},
         {&a->rstd_a, L * N}, {&a->aq, L * N * HD}, {&a->h, L * N * D}, {&a->rstd2, L * N},
         {&a->n2q, L * N * D}, {&a->g, L * N * F}, {&a->u, L * N * F}, {&a->glu, L * N * F},
         {&a->rstd_h, L * N}, {&a->hq, L * N * F}, {&a->xf, N * D}, {&a->rstdf, N}, {&a->logits, N * V},
         {&a->losses, N}, {&a->tmp, N * W}, {&a->tmp2, N * D}, {&a->dres, N * D}, {&a->dxf, N * D},
         {&a->dlin, N * W}, {&a->dnorm, N * W}, {&a->dg, N * F}, {&a->du, N * F}, {&a->dq, N * HD},
-        {&a->dk, N * KVD}, {&a->dv, N * KVD}, {&a->datt, BHTT}, {&a->wscratch, maxlin},
-        {&a->gscratch, (size_t)trit_pool_size(t->pool) * (size_t)TR_GEMM_SCRATCH},
+        {&a->dk, N * KVD}, {&a->dv, N * KVD}, {&a->attscr, nth * (size_t)TR_ATTN_SCRATCH(t->T)},
+        {&a->wscratch, maxlin}, {&a->gscratch, nth * (size_t)TR_GEMM_SCRATCH},
     };
     size_t off = 0;
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
@@ -166,7 +166,7 @@ int tr_model_alloc(trit_trainer *t) {
         t->sizes[i] = tr_param_shape(&t->c, i, NULL, NULL, NULL);
         t->n_params += t->sizes[i];
     }
-    size_t np = t->n_params, nacts = layout_acts(t, NULL);
+    size_t np = t->n_params, nacts = t->n_acts = layout_acts(t, NULL);
     t->params_mem = trit_aligned_alloc(np * sizeof(float));
     t->grads_mem = trit_aligned_alloc(np * sizeof(float));
     t->adam_mem = trit_aligned_alloc(2 * np * sizeof(float));
@@ -282,7 +282,7 @@ static void bitlinear(trit_trainer *t, const tr_exec *ex, int codes, int i, int6
 /* See train_model.h. The quantization strength is that of step t->step. */
 void tr_model_logits(trit_trainer *t) {
     const tr_config *c = &t->c;
-    const int64_t N = t->N, D = c->D, F = c->F, HD = c->HD, KVD = c->KVD, BHTT = t->B * c->H * t->T * t->T;
+    const int64_t N = t->N, D = c->D, F = c->F, HD = c->HD, KVD = c->KVD, BHT2 = t->B * c->H * t->T * 2;
     tr_params *P = &t->params;
     tr_acts *a = &t->acts;
     trit_pool *pool = t->pool;
@@ -297,7 +297,7 @@ void tr_model_logits(trit_trainer *t) {
     for (int64_t l = 0; l < c->L; l++) {
         float *x = a->x + l * N * D, *xnext = a->x + (l + 1) * N * D;
         float *n1q = a->n1q + l * N * D, *q = a->q + l * N * HD, *k = a->k + l * N * KVD, *v = a->v + l * N * KVD;
-        float *att = a->att + l * BHTT, *at = a->a + l * N * HD, *aq = a->aq + l * N * HD, *h = a->h + l * N * D;
+        float *ast = a->att_stat + l * BHT2, *at = a->a + l * N * HD, *aq = a->aq + l * N * HD, *h = a->h + l * N * D;
         float *n2q = a->n2q + l * N * D, *g = a->g + l * N * F, *u = a->u + l * N * F;
         float *glu = a->glu + l * N * F, *hq = a->hq + l * N * F;
         /* attention block */
@@ -307,7 +307,7 @@ void tr_model_logits(trit_trainer *t) {
         bitlinear(t, ex, ints, TP_WV, l, v, n1q, D, KVD);
         tr_rope_forward(pool, q, t->rope_cos, t->rope_sin, t->B, t->T, c->H, c->hd);
         tr_rope_forward(pool, k, t->rope_cos, t->rope_sin, t->B, t->T, c->KV, c->hd);
-        tr_attention_forward(ex, at, att, q, k, v, t->B, t->T, c->H, c->KV, c->hd);
+        tr_attention_forward(ex, at, ast, a->attscr, q, k, v, t->B, t->T, c->H, c->KV, c->hd);
         norm_quant(t, aq, a->rstd_a + l * N, at, P->attn_sub_norm + l * HD, HD, lam, ints);
         bitlinear(t, ex, ints, TP_WO, l, a->tmp2, aq, HD, D);
         tr_residual_forward(pool, h, x, a->tmp2, N * D);
@@ -345,7 +345,7 @@ static void zero(float *p, int64_t n) { memset(p, 0, (size_t)n * sizeof(float));
  * pre-norm's backward. */
 void tr_model_backward(trit_trainer *t) {
     const tr_config *c = &t->c;
-    const int64_t N = t->N, D = c->D, F = c->F, HD = c->HD, KVD = c->KVD, BHTT = t->B * c->H * t->T * t->T;
+    const int64_t N = t->N, D = c->D, F = c->F, HD = c->HD, KVD = c->KVD, BHT2 = t->B * c->H * t->T * 2;
     tr_params *P = &t->params, *Q = &t->wq, *G = &t->grads;
     tr_acts *a = &t->acts;
     trit_pool *pool = t->pool;
@@ -360,7 +360,7 @@ void tr_model_backward(trit_trainer *t) {
     tr_rmsnorm_backward(pool, a->dres, G->final_norm, a->dxf, a->x + c->L * N * D, P->final_norm, a->rstdf, N, D);
     for (int64_t l = c->L - 1; l >= 0; l--) {
         const float *x = a->x + l * N * D, *n1q = a->n1q + l * N * D, *q = a->q + l * N * HD;
-        const float *k = a->k + l * N * KVD, *v = a->v + l * N * KVD, *att = a->att + l * BHTT;
+        const float *k = a->k + l * N * KVD, *v = a->v + l * N * KVD, *ast = a->att_stat + l * BHT2;
         const float *at = a->a + l * N * HD, *aq = a->aq + l * N * HD, *h = a->h + l * N * D;
         const float *n2q = a->n2q + l * N * D, *g = a->g + l * N * F, *u = a->u + l * N * F;
         const float *glu = a->glu + l * N * F, *hq = a->hq + l * N * F;
@@ -387,7 +387,7 @@ void tr_model_backward(trit_trainer *t) {
         zero(a->dq, N * HD);
         zero(a->dk, N * KVD);
         zero(a->dv, N * KVD);
-        tr_attention_backward(ex, a->dq, a->dk, a->dv, a->datt, a->dnorm, q, k, v, att, t->B, t->T, c->H, c->KV,
+        tr_attention_backward(ex, a->dq, a->dk, a->dv, a->attscr, a->dnorm, q, k, v, ast, t->B, t->T, c->H, c->KV,
                               c->hd);
         tr_rope_backward(pool, a->dq, t->rope_cos, t->rope_sin, t->B, t->T, c->H, c->hd);
         tr_rope_backward(pool, a->dk, t->rope_cos, t->rope_sin, t->B, t->T, c->KV, c->hd);

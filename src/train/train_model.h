@@ -89,7 +89,7 @@ typedef struct {
     float *q;         /* (L, N, HD)   queries after RoPE                          */
     float *k;         /* (L, N, KVD)  keys after RoPE                             */
     float *v;         /* (L, N, KVD)  values                                      */
-    float *att;       /* (L, B, H, T, T) attention probabilities                  */
+    float *att_stat;  /* (L, B, H, T, 2) softmax row max and 1/sum (P is recomputed) */
     float *a;         /* (L, N, HD)   attention output (input of attn_sub_norm)   */
     float *rstd_a;    /* (L, N)                                                   */
     float *aq;        /* (L, N, HD)   sub-normed, quantized: input of o_proj      */
@@ -118,7 +118,7 @@ typedef struct {
     float *dq;        /* (N, HD)                                                  */
     float *dk;        /* (N, KVD)                                                 */
     float *dv;        /* (N, KVD)                                                 */
-    float *datt;      /* (B, H, T, T) gradient of the attention scores            */
+    float *attscr;    /* (n_threads, TR_ATTN_SCRATCH(T)) attention row-block scratch */
     float *wscratch;  /* (max linear numel) scratch of the weight quantizer       */
     float *gscratch;  /* (n_threads, TR_GEMM_SCRATCH) packing scratch of tr_gemm  */
 } tr_acts;
@@ -138,7 +138,8 @@ struct trit_trainer {
     float *grads_mem;                /* (n_params)                           */
     float *adam_mem;                 /* (2, n_params): m then v              */
     float *wq_mem;                   /* (n_params) quantized weights W_q (BitLinear slots only)        */
-    float *acts_mem;                 /* every activation                     */
+    float *acts_mem;                 /* (n_acts) every activation            */
+    size_t n_acts;                   /* floats of acts_mem                   */
     tr_params params, grads, m, v, wq;
     /* integer forward (quantization strength 1): the ternary codes of every
      * BitLinear matrix packed as trit_tmat (ceil(R/4), C) per layer, their

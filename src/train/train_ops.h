@@ -213,15 +213,28 @@ void tr_rope_backward(trit_pool *pool, float *dx, const float *cos_t, const floa
 /* attention.c: causal grouped-query softmax attention                       */
 /* ======================================================================== */
 
-/* q (N, H*hd), k, v (N, KV*hd); head h reads kv head h / (H/KV).
- * att (B, H, T, T) = softmax(q k^T / sqrt(hd) + causal mask) (zeros above
- * the diagonal); out (N, H*hd) = att @ v. */
-void tr_attention_forward(const tr_exec *ex, float *out, float *att, const float *q, const float *k, const float *v,
-                          int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd);
-/* dq, dk, dv += gradients; datt (B, H, T, T) receives the gradient of the
- * pre-softmax scores. */
-void tr_attention_backward(const tr_exec *ex, float *dq, float *dk, float *dv, float *datt, const float *dout,
-                           const float *q, const float *k, const float *v, const float *att, int64_t B, int64_t T,
+/* Query rows per block of the attention passes (the T x T products are
+ * computed one block of rows at a time). */
+enum { TR_ATTN_RB = 64 };
+
+/* Floats of per-thread scratch the attention passes need for sequences of
+ * T tokens: one row block of probabilities and one of their gradients. */
+#define TR_ATTN_SCRATCH(T) ((int64_t)2 * TR_ATTN_RB * (int64_t)(T))
+
+/* q (N, H*hd), k, v (N, KV*hd), N = B*T; head h reads kv head h / (H/KV).
+ * out (N, H*hd) = P @ v with P (B, H, T, T) = softmax(q k^T / sqrt(hd) +
+ * causal mask), which is not stored: stat (B, H, T, 2) receives each row's
+ * softmax statistics (max of the scaled scores, 1/sum of the exponentials),
+ * all that tr_attention_backward needs besides q, k, v. scratch:
+ * trit_pool_size(ex->pool) * TR_ATTN_SCRATCH(T) floats. Memory O(B*H*T). */
+void tr_attention_forward(const tr_exec *ex, float *out, float *stat, float *scratch, const float *q,
+                          const float *k, const float *v, int64_t B, int64_t T, int64_t H, int64_t KV, int64_t hd);
+/* dq (N, H*hd), dk, dv (N, KV*hd) += gradients of the attention given
+ * dout (N, H*hd), the forward's inputs and its stat (B, H, T, 2); P is
+ * recomputed block by block, bit-identical to the forward's. scratch as
+ * for the forward pass. */
+void tr_attention_backward(const tr_exec *ex, float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                           const float *q, const float *k, const float *v, const float *stat, int64_t B, int64_t T,
                            int64_t H, int64_t KV, int64_t hd);
 
 /* ======================================================================== */

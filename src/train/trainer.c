@@ -68,11 +68,14 @@ static trit_status check_config(const trit_train_config *cfg, const trit_train_p
                          "eps %g, weight decay %g, threads %d, rms_norm_eps %g, rope_theta %g)", p->lr, p->beta1,
                          p->beta2, p->eps, p->weight_decay, p->n_threads, cfg->rms_norm_eps, cfg->rope_theta);
     /* a double-precision estimate of every buffer, so that no size_t product
-     * below can overflow: parameters x 6 copies plus the saved activations */
+     * below can overflow: parameters x 6 copies plus the saved activations
+     * (attention: 2 floats per head and token) and the per-thread scratch */
     double L = (double)cfg->n_layers, D = (double)cfg->hidden_size, F = (double)cfg->intermediate_size;
     double V = (double)cfg->vocab_size, N = (double)p->batch * (double)p->seq, T = (double)p->seq;
+    double nth = p->n_threads > 0 ? p->n_threads : trit_n_cpus(); /* per-thread scratch */
     double floats = 6.0 * (2 * V * D + L * (4 * D * D + 3 * D * F + 2 * D + F)) +
-                    L * N * (8 * D + 6 * F) + L * (double)p->batch * (double)cfg->n_heads * T * T + 2 * N * V;
+                    L * N * (8 * D + 6 * F) + 2 * L * N * (double)cfg->n_heads + 2 * N * V +
+                    nth * (2.0 * TR_ATTN_RB * T + (double)TR_GEMM_SCRATCH);
     if (floats * 4.0 > 0x1p50)
         return trit_fail(err, TRIT_ERR_NOMEM, "model and batch need about %.3g bytes; use a smaller model or "
                          "batch", floats * 4.0);
@@ -262,6 +265,9 @@ const float *trit_trainer_gradient(const trit_trainer *t, const char *name, int6
 
 /* See trit_train.h. */
 int64_t trit_trainer_n_params(const trit_trainer *t) { return (int64_t)t->n_params; }
+
+/* See trit_train.h. */
+size_t trit_trainer_activation_bytes(const trit_trainer *t) { return t->n_acts * sizeof(float); }
 
 /* ======================================================================== */
 /* Training                                                                  */
