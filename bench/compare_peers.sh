@@ -18,8 +18,10 @@
 #   -p N / -n N       prompt / generated tokens (env P, N; default 128 / 64)
 #   -t N              threads (env THREADS, default 2)
 #   -r N              repetitions per run (env REPS, default 3)
-#   --lm-heads "L"    trit lm_head modes (env TRIT_LM_HEADS, default "stored q8" when
-#                     `trit bench -h` lists --lm-head and q8, else "stored")
+#   --lm-heads "L"    trit configurations (env TRIT_LM_HEADS): lm_head modes H, or
+#                     WF:H pairs adding --weights-format WF (e.g. "stored q6 1.6bit:q6");
+#                     default "stored q8" when `trit bench -h` lists --lm-head and q8,
+#                     else "stored")
 #   --out DIR         keep the raw JSON/log of every run there (env OUT, default a temp dir)
 #   --peer LABEL BENCH_BIN GGUF "EXTRA ARGS"   any llama-bench-compatible peer (repeatable)
 # Peers from the environment (each used when both of its variables are set):
@@ -116,9 +118,11 @@ run_engine() {   # run_engine INDEX ROUND
     echo "  round $2: $label" >&2
     case $kind in
         trit:*)
-            h=${kind#trit:}
+            h=${kind#trit:}; wf=
+            case $h in *:*) wf=${h%%:*}; h=${h#*:} ;; esac
             set -- "$TRIT" bench -m "$MODEL" -p "$P" -n "$N" -t "$THREADS" -r "$REPS" --json
             if [ "$h" != stored ]; then set -- "$@" --lm-head "$h"; fi
+            if [ -n "$wf" ]; then set -- "$@" --weights-format "$wf"; fi
             "$@" >"$f.out" 2>"$f.err" || die "$label failed (see $f.err)"
             tail -n 1 "$f.out" >"$f.json" ;;
         peer:*)

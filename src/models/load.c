@@ -249,7 +249,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
 static void head_free(trit_linear *h);
 
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_2BIT, TRIT_BINARY_AUTO, 0};
+    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_STORED, TRIT_BINARY_AUTO, 0};
     return p;
 }
 
