@@ -110,7 +110,7 @@ $(BUILD)/bench_tokenize: bench/bench_tokenize.c $(BUILD)/libtrit_tools.a $(BUILD
 # cross compiler for plain armv8-a (the dotprod kernel file adds its flag).
 CROSS_CC    ?= aarch64-linux-gnu-gcc
 CROSS_BUILD ?= build-aarch64
-CROSS_TESTS := test_isa test_kernels test_models test_badinput test_json test_safetensors test_train test_binary test_tpack
+CROSS_TESTS := test_isa test_threads test_kernels test_models test_badinput test_json test_safetensors test_train test_binary test_tpack
 cross-aarch64:
 	$(MAKE) CC=$(CROSS_CC) BUILD=$(CROSS_BUILD) CFLAGS="-O2 -g -march=armv8-a" $(CROSS_TESTS:%=$(CROSS_BUILD)/core-tests/%)
 

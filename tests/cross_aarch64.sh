@@ -37,8 +37,9 @@ status=0
 run() {
     cpu=$1; isa=$2; expect=$3; t=$4
     label="qemu-$cpu${isa:+ TRIT_ISA=$isa}"
-    env ${isa:+TRIT_ISA=$isa} ${expect:+TRIT_EXPECT_ISA=$expect} "$QEMU" -L "$SYSROOT" -cpu "$cpu" "$B/$t" >"$log" 2>&1
+    env ${isa:+TRIT_ISA=$isa} ${expect:+TRIT_EXPECT_ISA=$expect} timeout -k 10 300 "$QEMU" -L "$SYSROOT" -cpu "$cpu" "$B/$t" >"$log" 2>&1
     rc=$?
+    [ "$rc" -eq 124 ] && echo "FAIL still running after 300 s (hang?), killed" >>"$log"
     sed -n "s/^\(PASS\|FAIL\) /\1 [$label] $t: /p" "$log"
     if [ "$rc" -ne 0 ]; then
         grep -q '^FAIL ' "$log" || echo "FAIL [$label] $t (exit $rc, no FAIL line)"
@@ -60,5 +61,5 @@ run cortex-a72 "" "" test_kernels   # scalar, neon on a core without sdot
 for isa in scalar neon neon_dotprod; do run max $isa "" test_models; done
 run cortex-a72 "" "" test_models
 # the rest of the core library (parsers, bad input, the trainer) once
-for t in test_badinput test_json test_safetensors test_train test_binary test_tpack; do run max "" "" $t; done
+for t in test_threads test_badinput test_json test_safetensors test_train test_binary test_tpack; do run max "" "" $t; done
 exit $status

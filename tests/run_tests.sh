@@ -2,13 +2,16 @@
 # Runs every test program (normal and ASan/UBSan builds) and every CLI test
 # script, then prints the total as "N passed, N failed".
 # A program that exits non-zero without printing a FAIL line (a crash, a
-# sanitizer report) counts as one failure.
+# sanitizer report) counts as one failure; so does one that runs past
+# TEST_TIMEOUT seconds (a hang: exit 124).
 cd "$(dirname "$0")/.." || exit 1
 pass=0; fail=0
 log=$(mktemp); trap 'rm -f "$log"' EXIT
+limit=${TEST_TIMEOUT:-600}
 run_one() { # label, command...
     label=$1; shift
-    "$@" >"$log" 2>&1; rc=$?
+    timeout -k 10 "$limit" "$@" >"$log" 2>&1; rc=$?
+    [ "$rc" -eq 124 ] && echo "FAIL still running after $limit s (hang?), killed" >>"$log"
     p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "FAIL $label (exit $rc, no FAIL line)"; fi
     grep -E '^(PASS|FAIL|SKIP) ' "$log" | sed "s|^|[$label] |"
@@ -28,6 +31,7 @@ for s in tests/cli_*.sh; do
     [ -x build-asan/trit ] && run_one "asan/$(basename "$s")" sh "$s" build-asan/trit
 done
 # AArch64 NEON kernels: cross-built and run under qemu-user (SKIP without the tools)
+limit=1500 # many programs, each with its own limit of 300 s
 run_one aarch64 sh tests/cross_aarch64.sh
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -72,6 +72,43 @@ static void test_pool_sleep_wake(void) {
     for (int t = 2; t <= 5; t++) run_many(t, 400, 20);
 }
 
+/* Workers that finish around the time the caller stops spinning (the
+ * pool's spin budget is 300 us): the caller goes to sleep on the completion
+ * count while the last worker finishes, over and over. A lost wake-up here
+ * hangs the test (the runner's timeout catches it). */
+typedef struct { long gen; atomic_long done; } slow_state;
+
+static void busy_us(long us) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
+}
+
+static void slow_task(void *arg, int ith, int nth) {
+    slow_state *s = arg;
+    if (ith == nth - 1) busy_us(200 + (s->gen * 37) % 250); /* 200..449 us: both sides of the spin budget */
+    atomic_fetch_add(&s->done, 1);
+}
+
+static void test_pool_slow_worker(void) {
+    for (int t = 2; t <= 3; t++) {
+        trit_pool *p = trit_pool_new(t);
+        CHECK(p != NULL, "pool");
+        if (!p) return;
+        static slow_state s;
+        s.gen = 0;
+        atomic_store(&s.done, 0);
+        const long jobs = 1500;
+        for (long j = 1; j <= jobs; j++) {
+            s.gen = j;
+            trit_pool_run(p, slow_task, &s);
+            if (atomic_load(&s.done) != j * t) { CHECK(0, "job %ld returned before every thread finished", j); break; }
+        }
+        trit_pool_free(p);
+    }
+}
+
 /* Pools made and freed at once and after one job (workers still starting,
  * workers spinning, workers asleep). */
 static void test_pool_create_free(void) {
@@ -113,6 +150,7 @@ static void test_split(void) {
 int main(void) {
     RUN(test_pool_tiny_jobs);
     RUN(test_pool_sleep_wake);
+    RUN(test_pool_slow_worker);
     RUN(test_pool_create_free);
     RUN(test_split);
     return TT_END();

@@ -189,7 +189,14 @@ void trit_pool_run(trit_pool *p, trit_task_fn fn, void *arg) {
     fn(arg, 0, p->n);
     if (!spin_until_int(&p->done, workers)) {
         pthread_mutex_lock(&p->mu);
-        atomic_store(&p->done_sleeper, 1);
+        /* A read-modify-write, not a plain seq_cst store: the store-then-load
+         * order below must hold on every implementation. qemu-user (aarch64
+         * guest on x86) turns a seq_cst store + load pair (STLR, LDAR) into a
+         * plain store and load, which x86 may reorder: the last worker then
+         * misses the sleeper and the caller sleeps for ever (seen in a test
+         * run). An exchange is a locked instruction there and a full
+         * barrier everywhere. */
+        atomic_exchange(&p->done_sleeper, 1);
         while (atomic_load(&p->done) != workers) pthread_cond_wait(&p->cv_done, &p->mu);
         atomic_store(&p->done_sleeper, 0);
         pthread_mutex_unlock(&p->mu);
