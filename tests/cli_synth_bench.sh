@@ -61,6 +61,26 @@ ls "$tmp" | grep -q partial && bad synth_no_partial_after_errors "$(ls "$tmp")" 
 "$T" synth --shape tiny 2>/dev/null && bad synth_no_output "exit 0" || ok synth_no_output
 "$T" synth -h | grep -q "bitnet_b1_58-large shape" && ok synth_help || bad synth_help "700m not described"
 
+# The threads share out each linear's rows dynamically (whoever is free takes
+# the next chunk): the logits must not depend on the thread count or on the
+# schedule, bit for bit, for a prompt (-b 64) and token by token (-b 1), with
+# each weight layout and head format.
+ids=$(seq 3 7 400 | tr '\n' ' ')
+"$T" synth --shape tiny --binary -o "$tmp/tinybin" 2>/dev/null
+for cfg in "tiny stored stored" "tiny 1.6bit q6" "tiny 2bit q8" "tiny lut q4" "tinybin stored q6"; do
+  set -- $cfg
+  m=$1; shift
+  allsame=1
+  for b in 64 1; do
+    "$T" logits -m "$tmp/$m" --ids "$ids" -o "$tmp/l1" -t 1 -b $b --weights-format $1 --lm-head $2 2>"$tmp/e" || allsame=0
+    for t in 2 3 5 2 3; do
+      "$T" logits -m "$tmp/$m" --ids "$ids" -o "$tmp/lt" -t $t -b $b --weights-format $1 --lm-head $2 2>>"$tmp/e" || allsame=0
+      cmp -s "$tmp/l1" "$tmp/lt" || { allsame=0; echo "differs: $1/$2 -b $b -t $t" >>"$tmp/e"; }
+    done
+  done
+  [ $allsame -eq 1 ] && ok "logits_threads_bit_identical_${m}_$1_$2" || bad "logits_threads_bit_identical_${m}_$1_$2" "$(cat "$tmp/e")"
+done
+
 # bench: table and a JSON object as the last line of stdout
 "$T" bench -m "$tmp/tiny" -p 16 -n 8 -r 2 -t 2 --json >"$tmp/b" 2>"$tmp/e"; rc=$?
 last=$(tail -n 1 "$tmp/b")

@@ -22,8 +22,15 @@
  * all of it into its own buffers, which costs less than a second job; for a
  * prompt the rows are split over the threads in a job of their own.
  * Decode runs 6 jobs per layer, a prompt 10.
+ * Within a job the threads take work from a shared counter (chunks of rows
+ * for the linears, tasks for attention) instead of fixed shares, so a thread
+ * that is slowed down (another process, a descheduled virtual CPU) does not
+ * hold the others up at the end of every job. The rows a thread computes do
+ * not change the arithmetic, so logits are bit-identical for any thread
+ * count and schedule.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "models/model.h"
@@ -94,6 +101,7 @@ typedef struct {
     lin_task lins[3];
     int n_lins;
     int own_input;              /* each thread makes the input (norm+quant) itself */
+    _Atomic int64_t next;       /* linears: the next unit to hand out (run_linears) */
     float *residual;            /* x [M][out] += y of lins[0] (or NULL)     */
 } job;
 
@@ -132,45 +140,92 @@ static void add_bias_residual(const trit_linear *lin, float *y, float *residual,
     }
 }
 
-/* Thread ith's share of linear `lin` on M rows of input `in` (f32 rows in
- * in->xn for dense linears, int8 rows in in->xq for ternary ones; row stride
- * lin->in). With `residual`, also residual[m][r] += y[m][r] on the rows r
- * this thread computed. */
-static void run_linear(trit_ctx *c, const trit_linear *lin, const lin_input *in, float *y, float *residual,
-                       int64_t M, int ith, int nth) {
+/* ==== linears: work units and their scheduling ==== */
+
+/* Units of work of a linear and their alignment: packed rows (4 output rows
+ * each) for the stored ternary layout, output rows for every other kind.
+ * *unit_bytes: weight bytes read per unit (to size chunks). */
+static int64_t lin_units(const trit_linear *lin, int64_t *align, int64_t *unit_bytes) {
+    const int64_t K = lin->in;
+    switch (lin->kind) {
+    case LIN_TERNARY:
+        if (lin->tp.data) { *align = TRIT_TPK_ALIGN; *unit_bytes = K / 4 + 1; return lin->out; }
+        *align = 1; *unit_bytes = K; return lin->t.Q;
+    case LIN_BINARY: *align = 16; *unit_bytes = K / 8 + 1; return lin->out;
+    case LIN_HQ: *align = TRIT_HQ_ROWS; *unit_bytes = K; return lin->out;
+    default: *align = 4; *unit_bytes = K * (lin->d.dtype == ST_F32 ? 4 : 2); return lin->out;
+    }
+}
+
+/* Units [lo, hi) of linear `lin` (see lin_units) on M rows of input `in`
+ * (f32 rows in in->xn for dense linears, int8 rows in in->xq for ternary and
+ * binary ones, c->hxa for block-quantized ones; row stride lin->in), then
+ * y += bias and, with `residual`, residual[m][r] += y[m][r] on the output
+ * rows r of those units. */
+static void run_linear_units(trit_ctx *c, const trit_linear *lin, const lin_input *in, float *y, float *residual,
+                             int64_t M, int64_t lo, int64_t hi) {
     const int64_t N = lin->out;
-    int64_t lo, hi;
+    if (lo >= hi) return;
     if (lin->kind == LIN_TERNARY && lin->tp.data) {
-        trit_split(N, ith, nth, TRIT_TPK_ALIGN, &lo, &hi);
-        if (lo >= hi) return;
         c->tpk->mm[lin->tp.fmt](&lin->tp, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
         add_bias_residual(lin, y, residual, M, lo, hi);
-    } else if (lin->kind == LIN_TERNARY) {
-        trit_split(lin->t.Q, ith, nth, 4, &lo, &hi);
-        if (lo >= hi) return;
+    } else if (lin->kind == LIN_TERNARY) { /* packed rows q in [lo, hi): output rows q + g*Q */
         c->kern->tmatmul(&lin->t, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
         if (lin->bias || residual)
-            for (int64_t m = 0; m < M; m++)
-                for (int64_t g = 0; g < 4; g++) { /* rows q + g*Q, q in [lo, hi) */
-                    int64_t r0 = lo + g * lin->t.Q, r1 = hi + g * lin->t.Q < N ? hi + g * lin->t.Q : N;
-                    if (lin->bias)
-                        for (int64_t r = r0; r < r1; r++) y[m * N + r] += lin->bias[r];
-                    if (residual)
-                        for (int64_t r = r0; r < r1; r++) residual[m * N + r] += y[m * N + r];
-                }
+            for (int64_t g = 0; g < 4; g++) {
+                int64_t r0 = lo + g * lin->t.Q, r1 = hi + g * lin->t.Q < N ? hi + g * lin->t.Q : N;
+                if (r0 < r1) add_bias_residual(lin, y, residual, M, r0, r1);
+            }
     } else if (lin->kind == LIN_BINARY) {
-        trit_split(N, ith, nth, 16, &lo, &hi);
-        if (lo >= hi) return;
         c->kern->bmatmul(&lin->b, lin->wdiv, in->xq, in->xs, in->xsum, M, y, N, lo, hi);
         add_bias_residual(lin, y, residual, M, lo, hi);
-    } else if (lin->kind == LIN_HQ) { /* row groups of 16 per thread */
-        trit_split(N, ith, nth, TRIT_HQ_ROWS, &lo, &hi);
-        if (lo < hi) c->hkern->hmatmul(&lin->hq, c->hxa, M, y, N, lo, hi);
+    } else if (lin->kind == LIN_HQ) {
+        c->hkern->hmatmul(&lin->hq, c->hxa, M, y, N, lo, hi);
     } else {
-        trit_split(N, ith, nth, 4, &lo, &hi);
-        if (lo >= hi) return;
         c->kern->dmatmul(&lin->d, in->xn, M, y, N, lo, hi);
         add_bias_residual(lin, y, residual, M, lo, hi);
+    }
+}
+
+/* Smallest chunk, in weight bytes: one token (decode) streams the weights,
+ * several tokens reuse each code block from L2 (the kernels block by
+ * 256 KiB), so their chunks are larger. */
+#define CHUNK_MIN_BYTES (16 * 1024)
+#define CHUNK_MIN_BYTES_GEMM (256 * 1024)
+
+/* Runs this thread's chunks of the job's linears (guided self-scheduling):
+ * the threads take chunks from one shared counter over the units of all the
+ * linears in order, each chunk a 1/(2 nth) share of the units left (at
+ * least CHUNK_MIN_BYTES of weights, aligned, within one linear). A thread
+ * that is slow or descheduled for a while takes fewer chunks instead of
+ * holding up the others; every output row is computed by exactly one thread
+ * with the same arithmetic, so results do not depend on the schedule. */
+static void run_linears(job *j, const lin_input *in, int nth) {
+    int64_t units[3], align[3], minu[3], end[3], total = 0;
+    for (int i = 0; i < j->n_lins; i++) {
+        int64_t ub;
+        units[i] = lin_units(j->lins[i].lin, &align[i], &ub);
+        int64_t mb = j->M > 1 ? CHUNK_MIN_BYTES_GEMM : CHUNK_MIN_BYTES;
+        minu[i] = (mb / ub + align[i]) / align[i] * align[i]; /* >= align */
+        total += units[i];
+        end[i] = total;
+    }
+    int64_t start = atomic_load_explicit(&j->next, memory_order_relaxed);
+    for (;;) {
+        if (start >= total) return;
+        int i = 0;
+        while (start >= end[i]) i++;
+        const int64_t base = end[i] - units[i];
+        int64_t size = (total - start) / (2 * nth);
+        if (size < minu[i]) size = minu[i];
+        size = (size + align[i] - 1) / align[i] * align[i];
+        if (start + size > end[i]) size = end[i] - start;
+        if (!atomic_compare_exchange_weak_explicit(&j->next, &start, start + size, memory_order_relaxed,
+                                                   memory_order_relaxed))
+            continue; /* start now holds the current counter */
+        run_linear_units(j->c, j->lins[i].lin, in, j->lins[i].y, i == 0 ? j->residual : NULL, j->M, start - base,
+                         start + size - base);
+        start = atomic_load_explicit(&j->next, memory_order_relaxed);
     }
 }
 
@@ -207,9 +262,9 @@ static void do_rope_store(job *j, int64_t lo, int64_t hi) {
 
 /* Attention. Tasks are (token, head) pairs, or for a prompt (token, KV head)
  * pairs, whose query heads run together (each key and value is loaded once
- * for the group; same results). Thread ith takes tasks ith, ith + nth, ...
- * (token-major): interleaved so that every thread gets a fair share of the
- * long (late) causal rows. */
+ * for the group; same results). The threads take tasks one at a time from a
+ * shared counter, the last tokens (the longest causal rows) first, so that
+ * they finish together. */
 static void do_attn(job *j, int ith, int nth) {
     trit_ctx *c = j->c;
     const trit_config *cf = &c->m->cfg;
@@ -219,7 +274,9 @@ static void do_attn(job *j, int ith, int nth) {
     float *scores = c->scores + (int64_t)ith * group * c->n_ctx16;
     const int by_group = j->M * KVH >= 8 * nth;
     const int64_t per_token = by_group ? KVH : H;
-    for (int64_t i = ith; i < j->M * per_token; i += nth) {
+    const int64_t n_tasks = j->M * per_token;
+    for (int64_t t; (t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < n_tasks;) {
+        const int64_t i = n_tasks - 1 - t;
         int64_t m = i / per_token, n_kv = j->p0 + m + 1; /* causal: positions 0..p0+m */
         if (by_group) {
             int64_t kvh = i % KVH, h = kvh * group;
@@ -248,8 +305,7 @@ static void job_task(void *arg, int ith, int nth) {
             in = &c->tin[ith];
             do_norm_quant(j, 0, j->M, in);
         }
-        for (int i = 0; i < j->n_lins; i++)
-            run_linear(c, j->lins[i].lin, in, j->lins[i].y, i == 0 ? j->residual : NULL, j->M, ith, nth);
+        run_linears(j, in, nth);
         break;
     }
     case JOB_ROPE_STORE:
@@ -283,6 +339,7 @@ static void linears(job j, const trit_linear *a, float *ya, float *residual, con
         trit_pool_run(c->pool, job_task, &j);
     }
     j.op = JOB_LINEARS;
+    atomic_store_explicit(&j.next, 0, memory_order_relaxed);
     j.residual = residual;
     j.lins[j.n_lins++] = (lin_task){a, ya};
     if (b) j.lins[j.n_lins++] = (lin_task){b, yb};
@@ -305,6 +362,7 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
         job j = {.op = JOB_ROPE_STORE, .c = c, .M = M, .p0 = p0, .layer = l};
         trit_pool_run(c->pool, job_task, &j);
         j.op = JOB_ATTN;
+        atomic_store_explicit(&j.next, 0, memory_order_relaxed);
         trit_pool_run(c->pool, job_task, &j);
         /* bitnet normalizes the attention output; llama feeds it as is */
         linears(input_job(c, M, c->att, NULL, HD, L->attn_sub_norm, L->attn_sub_norm != NULL), &L->o, c->tmp, c->x,
