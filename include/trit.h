@@ -78,14 +78,17 @@ typedef struct {
                             scale: TRIT_HEAD_Q8 (8.5 bits/weight), _Q6 (6.5),
                             _Q4 (4.5); fewer bytes read per token, a small
                             accuracy cost. Needs hidden_size % 32 == 0.       */
-    int weights_format;  /* ternary linears: TRIT_WEIGHTS_STORED (default: the
-                            checkpoint's 2-bit layout, no repacking, fastest
-                            load), TRIT_WEIGHTS_2BIT (repacked at load into
-                            bands of rows), TRIT_WEIGHTS_1P6BIT (5 trits per
-                            byte: fewest bytes per token, fastest decoding
-                            on AVX-512) or TRIT_WEIGHTS_LUT (lookup-table
-                            kernel, 16/9 bits). All give identical results;
-                            docs/PERF.md compares them.                      */
+    int weights_format;  /* ternary linears: TRIT_WEIGHTS_AUTO (default: the
+                            fastest layout for this CPU, 2BIT on AVX-512,
+                            STORED elsewhere), TRIT_WEIGHTS_STORED (the
+                            checkpoint's 2-bit layout in place, no
+                            repacking), TRIT_WEIGHTS_2BIT (repacked at load
+                            into bands of rows, in memory with 2 MiB pages
+                            where the system allows), TRIT_WEIGHTS_1P6BIT (5
+                            trits per byte: fewest bytes, AVX-512 only is
+                            fast) or TRIT_WEIGHTS_LUT (lookup-table kernel,
+                            16/9 bits, AVX-512 only is fast). All give
+                            identical results; docs/PERF.md compares them.  */
     int binary_format;   /* packed linears whose codes are all +-1 (binary
                             models): TRIT_BINARY_AUTO (default, 0) repacks
                             them at load into 1-bit blocks (1.125 bits per
@@ -97,7 +100,8 @@ typedef struct {
 } trit_model_params;
 
 enum { TRIT_HEAD_AS_STORED = 0, TRIT_HEAD_Q8 = 1, TRIT_HEAD_Q6 = 2, TRIT_HEAD_Q4 = 3 };
-enum { TRIT_WEIGHTS_STORED = 0, TRIT_WEIGHTS_2BIT = 1, TRIT_WEIGHTS_1P6BIT = 2, TRIT_WEIGHTS_LUT = 3 };
+enum { TRIT_WEIGHTS_STORED = 0, TRIT_WEIGHTS_2BIT = 1, TRIT_WEIGHTS_1P6BIT = 2, TRIT_WEIGHTS_LUT = 3,
+       TRIT_WEIGHTS_AUTO = 4 };
 enum { TRIT_BINARY_AUTO = 0, TRIT_BINARY_OFF = 1, TRIT_BINARY_FORCE = 2 };
 
 trit_model_params trit_model_default_params(void);

@@ -67,7 +67,7 @@ ls "$tmp" | grep -q partial && bad synth_no_partial_after_errors "$(ls "$tmp")" 
 # each weight layout and head format.
 ids=$(seq 3 7 400 | tr '\n' ' ')
 "$T" synth --shape tiny --binary -o "$tmp/tinybin" 2>/dev/null
-for cfg in "tiny stored stored" "tiny 1.6bit q6" "tiny 2bit q8" "tiny lut q4" "tinybin stored q6"; do
+for cfg in "tiny stored stored" "tiny auto stored" "tiny 1.6bit q6" "tiny 2bit q8" "tiny lut q4" "tinybin auto q6"; do
   set -- $cfg
   m=$1; shift
   allsame=1

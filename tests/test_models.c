@@ -297,7 +297,7 @@ static void test_chunking_and_threads_agree(void) {
  * gives bit-identical logits, token by token (GEMV) and in one batch (GEMM),
  * with 1 and 2 threads. */
 static void test_weights_formats_identical(void) {
-    const int fmts[] = {TRIT_WEIGHTS_2BIT, TRIT_WEIGHTS_1P6BIT, TRIT_WEIGHTS_LUT};
+    const int fmts[] = {TRIT_WEIGHTS_2BIT, TRIT_WEIGHTS_1P6BIT, TRIT_WEIGHTS_LUT, TRIT_WEIGHTS_AUTO};
     for (size_t mi = 0; mi < N_MODELS; mi++) {
         trit_model *s = load_model_wf(MODELS[mi], 0, TRIT_WEIGHTS_STORED);
         if (!s) continue;
@@ -321,6 +321,16 @@ static void test_weights_formats_identical(void) {
         free(b1);
         free(b2);
         trit_model_free(s);
+    }
+    /* auto picks the 2-bit bands on AVX-512 and the stored layout elsewhere */
+    trit_model *a = load_model_wf(MODELS[0], 0, TRIT_WEIGHTS_AUTO);
+    if (a) {
+        trit_model_info info;
+        trit_model_get_info(a, &info);
+        const int bands = strstr(info.weight_format, "repacked 2-bit bands") != NULL;
+        CHECK(bands == !strcmp(trit_isa_name(), "avx512"), "auto on %s gave \"%s\"", trit_isa_name(),
+              info.weight_format);
+        trit_model_free(a);
     }
 }
 

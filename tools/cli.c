@@ -107,15 +107,16 @@ static int cli_choice(const char *cmd, const char *opt, const char *s, const cha
 }
 
 trit_model *cli_load_model_opts(const char *cmd, const char *dir, const cli_model_opts *o) {
-    static const char *const head_n[] = {"stored", "q8", "q6", "q4"}, *const wf_n[] = {"2bit", "1.6bit", "lut", "stored"},
+    static const char *const head_n[] = {"stored", "q8", "q6", "q4"}, *const wf_n[] = {"auto", "2bit", "1.6bit", "lut", "stored"},
                              *const bin_n[] = {"auto", "off", "force"};
     static const int head_v[] = {TRIT_HEAD_AS_STORED, TRIT_HEAD_Q8, TRIT_HEAD_Q6, TRIT_HEAD_Q4},
-                     wf_v[] = {TRIT_WEIGHTS_2BIT, TRIT_WEIGHTS_1P6BIT, TRIT_WEIGHTS_LUT, TRIT_WEIGHTS_STORED},
+                     wf_v[] = {TRIT_WEIGHTS_AUTO, TRIT_WEIGHTS_2BIT, TRIT_WEIGHTS_1P6BIT, TRIT_WEIGHTS_LUT,
+                             TRIT_WEIGHTS_STORED},
                      bin_v[] = {TRIT_BINARY_AUTO, TRIT_BINARY_OFF, TRIT_BINARY_FORCE};
     trit_model_params mp = trit_model_default_params();
     const char *binary = o->binary ? o->binary : getenv("TRIT_BINARY");
     if (o->lm_head && !cli_choice(cmd, "--lm-head", o->lm_head, head_n, head_v, 4, &mp.lm_head_format)) return NULL;
-    if (o->weights && !cli_choice(cmd, "--weights-format", o->weights, wf_n, wf_v, 4, &mp.weights_format))
+    if (o->weights && !cli_choice(cmd, "--weights-format", o->weights, wf_n, wf_v, 5, &mp.weights_format))
         return NULL;
     if (binary && !cli_choice(cmd, o->binary ? "--binary" : "$TRIT_BINARY", binary, bin_n, bin_v, 3,
                               &mp.binary_format))

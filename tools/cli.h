@@ -52,9 +52,10 @@ int cli_model_opt(const char *a, const char *val, cli_model_opts *o);
 /* The help lines of those flags, for the commands' usage texts. */
 #define CLI_MODEL_OPTS_HELP \
     "  --lm-head F         " CLI_LM_HEAD_HELP "\n" \
-    "  --weights-format F  ternary weights: stored (default: the checkpoint's 2-bit layout), 2bit\n" \
-    "                      (repacked row bands), 1.6bit (5 trits per byte: fewest bytes per token)\n" \
-    "                      or lut (lookup-table kernel)\n" \
+    "  --weights-format F  ternary weights: auto (default: 2bit on AVX-512, else stored), stored\n" \
+    "                      (the checkpoint's 2-bit layout in place), 2bit (repacked row bands),\n" \
+    "                      1.6bit (5 trits per byte: fewest bytes) or lut (lookup-table kernel);\n" \
+    "                      1.6bit and lut are fast on AVX-512 only\n" \
     "  --binary B          linears with only +-1 weights: auto (default: run as 1-bit blocks),\n" \
     "                      off (keep 2-bit codes) or force (fail unless every packed linear is binary)\n"
 

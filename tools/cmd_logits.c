@@ -11,7 +11,7 @@
 
 static void usage(void) {
     printf("usage: trit logits -m DIR --ids \"1 2 3\" -o FILE [-t N] [-b N] [--lm-head stored|q8|q6|q4]\n"
-           "       [--weights-format 2bit|1.6bit|lut|stored] [--binary auto|off|force]\n"
+           "       [--weights-format auto|2bit|1.6bit|lut|stored] [--binary auto|off|force]\n"
            "Writes float32 little-endian logits [n_ids x vocab] for every position.\n");
 }
 

@@ -40,9 +40,16 @@ TP_INLINE void step(__m256i b, const __m256i *xv, const int T, __m256i s16[][4])
         for (int g = 0; g < 4; g++) s16[t][g] = _mm256_add_epi16(s16[t][g], _mm256_maddubs_epi16(p[g], xv[t]));
 }
 
+/* Code groups (256 bytes: 64 columns of a band) prefetched ahead. */
+enum { PF_GROUPS = 32 };
+
 /* Sums x.code_g (g = 0..3) of one quad (codes at c, 64 of every 256 bytes)
- * against T tokens (x, row stride K): out[t]. */
-TP_INLINE void tile(const uint8_t *c, const int8_t *x, int64_t K, const int T, __m128i *out) {
+ * against T tokens (x, row stride K): out[t]. With pf (the band's first
+ * quad), also prefetches the whole 256-byte groups PF_GROUPS ahead: the
+ * quads touch every fourth cache line of the band, a stride the hardware
+ * prefetchers follow poorly (decoding ran at 2.5 GB/s without this), and
+ * the later quads of the band then find their lines in L1/L2. */
+TP_INLINE void tile(const uint8_t *c, const int8_t *x, int64_t K, const int T, const int pf, __m128i *out) {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i acc[2][4];
 #pragma GCC unroll 2
@@ -58,6 +65,13 @@ TP_INLINE void tile(const uint8_t *c, const int8_t *x, int64_t K, const int T, _
 #pragma GCC unroll 4
             for (int g = 0; g < 4; g++) s16[t][g] = _mm256_setzero_si256();
         for (; k + 32 <= kend; k += 32) {
+            if (pf && k % 64 == 0) {
+                const char *g = (const char *)c + (k / 64 + PF_GROUPS) * 256;
+                _mm_prefetch(g, _MM_HINT_T0);
+                _mm_prefetch(g + 64, _MM_HINT_T0);
+                _mm_prefetch(g + 128, _MM_HINT_T0);
+                _mm_prefetch(g + 192, _MM_HINT_T0);
+            }
             __m256i xv[2];
 #pragma GCC unroll 2
             for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_si256((const __m256i *)(x + t * K + k));
@@ -84,8 +98,10 @@ TP_INLINE void tile(const uint8_t *c, const int8_t *x, int64_t K, const int T, _
     for (int t = 0; t < T; t++) out[t] = hsum4(acc[t][0], acc[t][1], acc[t][2], acc[t][3]);
 }
 
-static void tile_1(const uint8_t *c, const int8_t *x, int64_t K, __m128i *out) { tile(c, x, K, 1, out); }
-static void tile_2(const uint8_t *c, const int8_t *x, int64_t K, __m128i *out) { tile(c, x, K, 2, out); }
+static void tile_1(const uint8_t *c, const int8_t *x, int64_t K, __m128i *out) { tile(c, x, K, 1, 0, out); }
+static void tile_2(const uint8_t *c, const int8_t *x, int64_t K, __m128i *out) { tile(c, x, K, 2, 0, out); }
+static void tile_1pf(const uint8_t *c, const int8_t *x, int64_t K, __m128i *out) { tile(c, x, K, 1, 1, out); }
+static void tile_2pf(const uint8_t *c, const int8_t *x, int64_t K, __m128i *out) { tile(c, x, K, 2, 1, out); }
 
 /* Outputs of rows r .. r+3 (those < N, n = N - r) for one token. */
 TP_INLINE void store4(__m128i S, int32_t xsum, float denom, float *y, int64_t n) {
@@ -113,8 +129,8 @@ static void i2_run(const trit_tpk *w, const uint8_t *bands, int64_t b0, int64_t 
                     if (r >= w->N) break;
                     __m128i S[I2_TB];
                     const uint8_t *c = bands + (b - b0) * w->band_bytes + 64 * j;
-                    if (T == 2) tile_2(c, xq + m * K, K, S);
-                    else tile_1(c, xq + m * K, K, S);
+                    if (T == 2) (j ? tile_2 : tile_2pf)(c, xq + m * K, K, S);
+                    else (j ? tile_1 : tile_1pf)(c, xq + m * K, K, S);
                     for (int t = 0; t < T; t++)
                         store4(S[t], xsum[m + t], xs[m + t] * wdiv, y + (m + t) * ldy + r, w->N - r);
                 }

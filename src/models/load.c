@@ -249,7 +249,7 @@ static int load_linear(loader *L, const char *mod, int64_t in, int64_t out, int 
 static void head_free(trit_linear *h);
 
 trit_model_params trit_model_default_params(void) {
-    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_STORED, TRIT_BINARY_AUTO, 0};
+    trit_model_params p = {1, 0, TRIT_HEAD_AS_STORED, TRIT_WEIGHTS_AUTO, TRIT_BINARY_AUTO, 0};
     return p;
 }
 
@@ -456,6 +456,13 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
     if (!(m->final_norm = load_vec(&L, "model.norm.weight", c->dim))) { st = err->code; goto fail; }
     if ((st = trit_model_check_binary(m, err)) != TRIT_OK) goto fail;
     {
+        /* auto: the 2-bit bands where their kernel beats the stored layout
+         * (AVX-512: measured +10% generation, same prompt speed; the copy
+         * also lives in 2 MiB pages whatever the page cache holds), else the
+         * stored layout in place (AVX2: its kernel is faster; NEON and
+         * scalar have no band kernels). */
+        if (m->params.weights_format == TRIT_WEIGHTS_AUTO)
+            m->params.weights_format = trit_cpu_isa() == TRIT_ISA_AVX512 ? TRIT_WEIGHTS_2BIT : TRIT_WEIGHTS_STORED;
         const int wf = m->params.weights_format;
         const int fmt = wf == TRIT_WEIGHTS_2BIT ? TRIT_TPK_I2 : wf == TRIT_WEIGHTS_1P6BIT ? TRIT_TPK_T1
                       : wf == TRIT_WEIGHTS_LUT ? TRIT_TPK_TL : 0;
