@@ -260,9 +260,9 @@ static void do_rope_store(job *j, int64_t lo, int64_t hi) {
     }
 }
 
-/* Attention. Tasks are (token, head) pairs, or for a prompt (token, KV head)
- * pairs, whose query heads run together (each key and value is loaded once
- * for the group; same results). The threads take tasks one at a time from a
+/* Attention. Tasks are (token, KV head) pairs whose query heads run together
+ * (each key and value is loaded once for the group; same results as head by
+ * head), or (token, head) pairs without grouped-query attention. The threads take tasks one at a time from a
  * shared counter, the last tokens (the longest causal rows) first, so that
  * they finish together. */
 static void do_attn(job *j, int ith, int nth) {
@@ -272,7 +272,8 @@ static void do_attn(job *j, int ith, int nth) {
     const int64_t group = H / KVH;
     const float scale = 1.0f / sqrtf((float)hd);
     float *scores = c->scores + (int64_t)ith * group * c->n_ctx16;
-    const int by_group = j->M * KVH >= 8 * nth;
+    const int by_group = group > 1; /* each key and value loaded once per group (measured faster also for one
+                                       token: 46 -> 37 us per 2B-4T layer, despite 5 tasks on 2 threads) */
     const int64_t per_token = by_group ? KVH : H;
     const int64_t n_tasks = j->M * per_token;
     for (int64_t t; (t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < n_tasks;) {
