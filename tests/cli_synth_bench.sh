@@ -86,7 +86,7 @@ done
 last=$(tail -n 1 "$tmp/b")
 [ $rc -eq 0 ] && ok bench_runs || bad bench_runs "exit $rc: $(cat "$tmp/e")"
 case "$last" in "{"*"}") ok bench_json_object ;; *) bad bench_json_object "last line [$last]" ;; esac
-for k in pp_tok_s tg_tok_s peak_rss_mib pp_sd tg_sd load_s weight_mib; do
+for k in pp_tok_s tg_tok_s peak_rss_mib pp_sd tg_sd load_s weight_mib huge_page_share; do
   v=$(echo "$last" | sed -n "s/.*\"$k\":\([0-9.e+-]*\).*/\1/p")
   [ -n "$v" ] && ok "bench_key_$k" || bad "bench_key_$k" "[$last]"
 done

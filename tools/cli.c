@@ -135,6 +135,20 @@ trit_model *cli_load_model_opts(const char *cmd, const char *dir, const cli_mode
     return m;
 }
 
+double cli_huge_page_share(void) {
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f) return -1;
+    char line[256];
+    double rss = 0, huge = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "Rss:", 4)) rss = atof(line + 4);
+        else if (!strncmp(line, "AnonHugePages:", 14)) huge += atof(line + 14);
+        else if (!strncmp(line, "FilePmdMapped:", 14)) huge += atof(line + 14);
+    }
+    fclose(f);
+    return rss > 0 ? huge / rss : -1;
+}
+
 double cli_peak_rss_mib(void) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return -1;

@@ -215,7 +215,7 @@ int cmd_bench(int argc, char **argv) {
     double pp_m, pp_sd, tg_m, tg_sd;
     bench_stats(pp, reps, &pp_m, &pp_sd);
     bench_stats(tg, reps, &tg_m, &tg_sd);
-    double gbs = (double)info.weight_bytes * tg_m / 1e9, rss = cli_peak_rss_mib();
+    double gbs = (double)info.weight_bytes * tg_m / 1e9, rss = cli_peak_rss_mib(), huge = cli_huge_page_share();
     double kv_mib = (double)trit_model_kv_bytes(m, n_ctx) / 1048576.0;
     double wmib = (double)info.weight_bytes / 1048576.0, fmib = (double)info.file_bytes / 1048576.0;
 
@@ -242,6 +242,7 @@ int cmd_bench(int argc, char **argv) {
            info.weight_format, info.lm_head_format, t_load, wmib, fmib, kv_mib, (long long)n_ctx);
     if (n_gen > 0) printf("tg effective bandwidth: %.2f GB/s (weight bytes x tokens/s)\n", gbs);
     printf("peak RSS: %.1f MiB (%.2fx weights + KV cache)\n", rss, rss / (wmib + kv_mib));
+    if (huge >= 0) printf("resident memory in 2 MiB pages: %.0f%%\n", 100.0 * huge);
 
     if (json) {
         int ok = json_sb_puts(&js, "{\"model\":") && json_sb_quote(&js, dir, strlen(dir)) &&
@@ -258,6 +259,7 @@ int cmd_bench(int argc, char **argv) {
                  bench_jnum(&js, "pp_tok_s", pp_m) && bench_jnum(&js, "pp_sd", pp_sd) &&
                  bench_jnum(&js, "tg_tok_s", tg_m) && bench_jnum(&js, "tg_sd", tg_sd) &&
                  bench_jnum(&js, "tg_gb_s", gbs) && bench_jnum(&js, "peak_rss_mib", rss) &&
+                 bench_jnum(&js, "huge_page_share", huge) &&
                  bench_jarr(&js, "pp_samples", pp, reps) && bench_jarr(&js, "tg_samples", tg, reps) &&
                  json_sb_printf(&js, ",\"nonfinite_logits\":%lld}", (long long)b.nonfinite);
         if (!ok) {
