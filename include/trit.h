@@ -155,6 +155,30 @@ int64_t trit_ctx_n_past(const trit_ctx *c);
 /* Drops cached positions >= n_keep (n_keep <= n_past). */
 void trit_ctx_truncate(trit_ctx *c, int64_t n_keep);
 
+/* Where the time of trit_decode goes: wall-clock seconds per step of the
+ * forward pass, summed over every call since the context was made or last
+ * reset (always measured: two clock reads per step). */
+enum {
+    TRIT_PROF_EMBED,     /* embedding rows                                  */
+    TRIT_PROF_ATTN_IN,   /* input norm + quantization, q/k/v projections    */
+    TRIT_PROF_ROPE,      /* RoPE, keys and values into the cache            */
+    TRIT_PROF_ATTN,      /* attention over the cache                        */
+    TRIT_PROF_ATTN_OUT,  /* sub-norm, o_proj, residual add                  */
+    TRIT_PROF_FFN_IN,    /* norm + quantization, gate/up projections        */
+    TRIT_PROF_FFN_OUT,   /* GLU, sub-norm, down_proj, residual add          */
+    TRIT_PROF_HEAD,      /* final norm and lm_head                          */
+    TRIT_PROF_N
+};
+typedef struct {
+    double seconds[TRIT_PROF_N];
+    int64_t calls[TRIT_PROF_N];
+} trit_profile;
+
+/* Name of profile step i ("attention", ...); "?" out of range. */
+const char *trit_profile_step_name(int i);
+void trit_ctx_get_profile(const trit_ctx *c, trit_profile *out);
+void trit_ctx_reset_profile(trit_ctx *c);
+
 /* Runs the model on n tokens that follow the cached ones. When `logits` is not
  * NULL it receives float32 logits: all n rows ([n x vocab], row-major) when
  * all_logits is 1, else only the last row ([vocab]). Prompts are processed as

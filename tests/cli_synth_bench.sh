@@ -96,6 +96,10 @@ echo "$last" | grep -q '"threads":2' && echo "$last" | grep -q '"isa":"' && ok b
 echo "$last" | grep -q '"nonfinite_logits":0' && ok bench_logits_finite || bad bench_logits_finite "[$last]"
 grep -q "pp16" "$tmp/b" && grep -q "tg8" "$tmp/b" && ok bench_table || bad bench_table "$(cat "$tmp/b")"
 "$T" bench -m "$tmp/tiny" -p 0 -n 4 -r 1 >/dev/null 2>&1 && ok bench_tg_only || bad bench_tg_only "exit non-zero"
+"$T" bench -m "$tmp/tiny" -p 8 -n 4 -r 1 -t 2 --profile >"$tmp/b" 2>"$tmp/e"
+grep -q "profile, prompt (pp8)" "$tmp/b" && grep -q "profile, generation (tg4)" "$tmp/b" && \
+  [ "$(grep -c '^  attention ' "$tmp/b")" -eq 2 ] && [ "$(grep -c '^  outside the forward pass ' "$tmp/b")" -eq 2 ] \
+  && ok bench_profile || bad bench_profile "$(cat "$tmp/b" "$tmp/e")"
 "$T" bench -p 16 2>"$tmp/e" && bad bench_no_model "exit 0" || ok bench_no_model
 "$T" bench -m "$tmp/tiny" -p 0 -n 0 2>/dev/null && bad bench_nothing "exit 0" || ok bench_nothing
 "$T" bench -m "$tmp/tiny" -p 5000 -n 1 2>"$tmp/e" && bad bench_too_long "exit 0" || \

@@ -359,6 +359,49 @@ static void test_context_limits(void) {
     trit_model_free(m);
 }
 
+/* The profile counts one call of each layer step per layer and forward
+ * call, one head per logits row request, times that add up to at most the
+ * wall time, and resets to zero. */
+static void test_profile(void) {
+    trit_model *m = load_model("bitnet_untied", 0);
+    if (!m) return;
+    trit_model_info info;
+    trit_model_get_info(m, &info);
+    trit_ctx_params cp = trit_ctx_default_params();
+    cp.n_threads = 2;
+    cp.n_batch = 4;
+    trit_ctx *c = NULL;
+    trit_error err = {0};
+    CHECK(trit_ctx_new(m, &cp, &c, &err) == TRIT_OK, "%s", err.msg);
+    if (!c) { trit_model_free(m); return; }
+    float *logits = malloc((size_t)info.vocab_size * sizeof(float));
+    int32_t ids[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    double t0 = trit_time_s();
+    CHECK(trit_decode(c, ids, 10, logits, 0, &err) == TRIT_OK, "%s", err.msg); /* 3 forward calls (4+4+2), 1 head */
+    for (int i = 0; i < 3; i++) CHECK(trit_decode(c, ids + i, 1, logits, 0, &err) == TRIT_OK, "%s", err.msg);
+    double wall = trit_time_s() - t0;
+    trit_profile p;
+    trit_ctx_get_profile(c, &p);
+    const int64_t L = info.n_layers, calls = 3 + 3;
+    double sum = 0;
+    for (int i = 0; i < TRIT_PROF_N; i++) {
+        int64_t want = i == TRIT_PROF_EMBED ? calls : i == TRIT_PROF_HEAD ? 1 + 3 : calls * L;
+        CHECK(p.calls[i] == want, "step %s: %lld calls, want %lld", trit_profile_step_name(i), (long long)p.calls[i],
+              (long long)want);
+        CHECK(p.seconds[i] >= 0, "step %d: %g s", i, p.seconds[i]);
+        sum += p.seconds[i];
+    }
+    CHECK(sum > 0 && sum <= wall * 1.001 + 1e-6, "profile %g s for %g s of decoding", sum, wall);
+    CHECK(strcmp(trit_profile_step_name(TRIT_PROF_ATTN), "attention") == 0 && strcmp(trit_profile_step_name(99), "?") == 0,
+          "step names");
+    trit_ctx_reset_profile(c);
+    trit_ctx_get_profile(c, &p);
+    for (int i = 0; i < TRIT_PROF_N; i++) CHECK(p.calls[i] == 0 && p.seconds[i] == 0, "reset step %d", i);
+    free(logits);
+    trit_ctx_free(c);
+    trit_model_free(m);
+}
+
 /* The 8-bit lm_head stays close to the exact one (its error is the price of
  * half the bytes per token) and keeps greedy choices on these models. */
 static void test_q8_head_close(void) {
@@ -415,6 +458,7 @@ int main(void) {
     RUN(test_chunking_and_threads_agree);
     RUN(test_context_limits);
     RUN(test_weights_formats_identical);
+    RUN(test_profile);
     RUN(test_q8_head_close);
     printf("# worst logit error vs transformers: %.3g of max |logit|\n", worst_rel);
     return TT_END();

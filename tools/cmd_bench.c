@@ -20,7 +20,7 @@
 
 /* Prints the options of `trit bench` to stdout. */
 static void usage(void) {
-    printf("usage: trit bench -m DIR [-p 128] [-n 64] [-t N] [-r 3] [--lm-head F] [--json]\n"
+    printf("usage: trit bench -m DIR [-p 128] [-n 64] [-t N] [-r 3] [--lm-head F] [--profile] [--json]\n"
            "Measures prompt processing (pp) and generation (tg) tokens/s, like llama-bench.\n"
            "  -m DIR        model folder (e.g. one made by `trit synth --shape 2b4t -o DIR`)\n"
            "  -p N          prompt tokens, processed by one decode call (default 128; 0 skips pp)\n"
@@ -30,6 +30,8 @@ static void usage(void) {
            "  --no-warmup   skip the warm-up repetition\n"
            "  --seed S      seed of the random prompt ids (default 1)\n"
            CLI_MODEL_OPTS_HELP
+           "  --profile     also print where the time goes: each step of the forward pass, per\n"
+           "                prompt and per generated token\n"
            "  --json        also print the results as one JSON object on the last line of stdout\n"
            "Each repetition uses a fresh context; pp and tg are reported as mean +/- sd.\n");
 }
@@ -65,7 +67,34 @@ typedef struct {
     int32_t *ids;
     uint64_t rng;
     int64_t nonfinite;          /* non-finite logits seen (summed over reps) */
+    int counting;               /* 0 during the warm-up                     */
+    trit_profile prof_pp, prof_tg; /* summed over the counted reps          */
+    double t_pp, t_tg;          /* their wall time                          */
 } bench_run;
+
+/* acc += p, step by step. */
+static void bench_prof_add(trit_profile *acc, const trit_profile *p) {
+    for (int i = 0; i < TRIT_PROF_N; i++) {
+        acc->seconds[i] += p->seconds[i];
+        acc->calls[i] += p->calls[i];
+    }
+}
+
+/* Prints where the time of a phase went: per unit (a prompt or a token) and
+ * as a share of the phase's wall time, whose rest is outside the forward
+ * pass (argmax of the logits, context set-up). */
+static void bench_prof_print(const char *title, const trit_profile *p, double wall, double units, const char *unit) {
+    if (wall <= 0 || units <= 0) return;
+    printf("\nprofile, %s (wall time per %s, share of the phase):\n", title, unit);
+    double sum = 0;
+    for (int i = 0; i < TRIT_PROF_N; i++) {
+        printf("  %-36s %9.3f ms %6.1f%%\n", trit_profile_step_name(i), 1e3 * p->seconds[i] / units,
+               100.0 * p->seconds[i] / wall);
+        sum += p->seconds[i];
+    }
+    printf("  %-36s %9.3f ms %6.1f%%\n", "outside the forward pass", 1e3 * (wall - sum) / units,
+           100.0 * (wall - sum) / wall);
+}
 
 /* One repetition with a fresh context: pp on n_prompt random ids, then
  * n_gen greedy single-token steps. Stores the seconds taken in *t_pp and
@@ -82,6 +111,10 @@ static int bench_rep(bench_run *b, int64_t n_gen, double *t_pp, double *t_gen) {
         double t0 = trit_time_s();
         if (trit_decode(ctx, b->ids, b->n_prompt, b->logits, 0, &err) != TRIT_OK) goto fail;
         *t_pp = trit_time_s() - t0;
+        trit_profile p;
+        trit_ctx_get_profile(ctx, &p);
+        if (b->counting) bench_prof_add(&b->prof_pp, &p), b->t_pp += *t_pp;
+        trit_ctx_reset_profile(ctx);
         b->nonfinite += bench_nonfinite(b->logits, b->vocab);
         tok = bench_argmax(b->logits, b->vocab);
     }
@@ -91,6 +124,12 @@ static int bench_rep(bench_run *b, int64_t n_gen, double *t_pp, double *t_gen) {
         tok = bench_argmax(b->logits, b->vocab);
     }
     *t_gen = trit_time_s() - t0;
+    if (b->counting && n_gen > 0) {
+        trit_profile p;
+        trit_ctx_get_profile(ctx, &p);
+        bench_prof_add(&b->prof_tg, &p);
+        b->t_tg += *t_gen;
+    }
     if (n_gen > 0) b->nonfinite += bench_nonfinite(b->logits, b->vocab);
     trit_ctx_free(ctx);
     return 0;
@@ -138,7 +177,7 @@ int cmd_bench(int argc, char **argv) {
     const char *C = "bench", *dir = NULL;
     cli_model_opts mo = {NULL, NULL, NULL};
     int64_t n_prompt = 128, n_gen = 64, n_threads = 0, reps = 3, seed = 1;
-    int json = 0, warmup = 1;
+    int json = 0, warmup = 1, profile = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
@@ -153,6 +192,7 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!cli_int(C, a, val, 1, 1000, &reps)) return 1; i++; }
         else if (!strcmp(a, "--seed")) { if (!cli_int(C, a, val, 0, INT64_MAX, &seed)) return 1; i++; }
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--profile")) profile = 1;
         else if (cli_model_opt(a, val, &mo)) i++;
         else if (!strcmp(a, "--no-warmup")) warmup = 0;
         else return cli_error(C, "unknown option \"%s\" (see trit bench -h)", a);
@@ -202,6 +242,7 @@ int cmd_bench(int argc, char **argv) {
         if (bench_rep(&b, n_gen > 0 ? 1 : 0, &tp, &tgen)) goto done;
         fprintf(stderr, "  warm-up done (%.2f s)\n", tp + tgen);
     }
+    b.counting = 1;
     for (int64_t r = 0; r < reps; r++) {
         if (bench_rep(&b, n_gen, &tp, &tgen)) goto done;
         pp[r] = n_prompt > 0 ? (double)n_prompt / (tp > 0 ? tp : 1e-9) : 0;
@@ -243,6 +284,13 @@ int cmd_bench(int argc, char **argv) {
     if (n_gen > 0) printf("tg effective bandwidth: %.2f GB/s (weight bytes x tokens/s)\n", gbs);
     printf("peak RSS: %.1f MiB (%.2fx weights + KV cache)\n", rss, rss / (wmib + kv_mib));
     if (huge >= 0) printf("resident memory in 2 MiB pages: %.0f%%\n", 100.0 * huge);
+    if (profile) {
+        char t[64];
+        snprintf(t, sizeof t, "prompt (pp%lld)", (long long)n_prompt);
+        bench_prof_print(t, &b.prof_pp, b.t_pp, (double)reps, "prompt");
+        snprintf(t, sizeof t, "generation (tg%lld)", (long long)n_gen);
+        bench_prof_print(t, &b.prof_tg, b.t_tg, (double)(reps * n_gen), "token");
+    }
 
     if (json) {
         int ok = json_sb_puts(&js, "{\"model\":") && json_sb_quote(&js, dir, strlen(dir)) &&

@@ -71,6 +71,7 @@ struct trit_ctx {
     float *tmp;                 /* [B][D]                                   */
     float *rope_cs;             /* RoPE cos/sin per batch token [B][head_dim] */
     float *scores;              /* [n_threads][heads per KV head][n_ctx16]  */
+    trit_profile prof;          /* time per forward step (trit.h)           */
     const trit_head_kernels *hkern; /* block-quantized lm_head kernels      */
     trit_hq_act *hxa;           /* its activation blocks [B][D/32], or NULL */
     int64_t width;              /* W = max(D, HD, F)                        */
@@ -348,6 +349,14 @@ static void linears(job j, const trit_linear *a, float *ya, float *residual, con
     trit_pool_run(c->pool, job_task, &j);
 }
 
+/* Adds the time since *t to profile step `step` and restarts *t. */
+static void prof_step(trit_ctx *c, int step, double *t) {
+    double now = trit_now();
+    c->prof.seconds[step] += now - *t;
+    c->prof.calls[step]++;
+    *t = now;
+}
+
 /* Runs M tokens (M <= n_batch) at positions n_past.. through all layers,
  * leaving the final hidden states in c->x. */
 static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
@@ -355,23 +364,31 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
     const trit_config *cf = &m->cfg;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim;
     const int64_t p0 = c->n_past;
+    double t = trit_now();
     for (int64_t i = 0; i < M; i++) trit_model_embed_row(m, tokens[i], c->x + i * D);
+    prof_step(c, TRIT_PROF_EMBED, &t);
     for (int64_t l = 0; l < cf->n_layers; l++) {
         const trit_layer *L = &m->layers[l];
         /* attention block */
         linears(input_job(c, M, c->x, NULL, D, L->attn_norm, 1), &L->q, c->q, NULL, &L->k, c->k, &L->v, c->v);
+        prof_step(c, TRIT_PROF_ATTN_IN, &t);
         job j = {.op = JOB_ROPE_STORE, .c = c, .M = M, .p0 = p0, .layer = l};
         trit_pool_run(c->pool, job_task, &j);
+        prof_step(c, TRIT_PROF_ROPE, &t);
         j.op = JOB_ATTN;
         atomic_store_explicit(&j.next, 0, memory_order_relaxed);
         trit_pool_run(c->pool, job_task, &j);
+        prof_step(c, TRIT_PROF_ATTN, &t);
         /* bitnet normalizes the attention output; llama feeds it as is */
         linears(input_job(c, M, c->att, NULL, HD, L->attn_sub_norm, L->attn_sub_norm != NULL), &L->o, c->tmp, c->x,
                 NULL, NULL, NULL, NULL);
+        prof_step(c, TRIT_PROF_ATTN_OUT, &t);
         /* feed-forward block: the GLU is made with down_proj's input */
         linears(input_job(c, M, c->x, NULL, D, L->ffn_norm, 1), &L->gate, c->g, NULL, &L->up, c->u, NULL, NULL);
+        prof_step(c, TRIT_PROF_FFN_IN, &t);
         linears(input_job(c, M, c->g, c->u, F, L->ffn_sub_norm, L->ffn_sub_norm != NULL), &L->down, c->tmp, c->x,
                 NULL, NULL, NULL, NULL);
+        prof_step(c, TRIT_PROF_FFN_OUT, &t);
     }
 }
 
@@ -475,6 +492,7 @@ void trit_ctx_truncate(trit_ctx *c, int64_t n_keep) {
 /* Final norm + lm_head for M rows of c->x into logits (row stride vocab). */
 static void head(trit_ctx *c, const float *x, int64_t M, float *logits) {
     const trit_model *m = c->m;
+    double t = trit_now();
     job j = {.op = JOB_NORM_QUANT, .c = c, .M = M, .src = x, .ld = m->cfg.dim, .w = m->final_norm,
              .n = m->cfg.dim, .quant = m->lm_head.kind == LIN_TERNARY, .norm = 1,
              .hquant = m->lm_head.kind == LIN_HQ};
@@ -482,7 +500,21 @@ static void head(trit_ctx *c, const float *x, int64_t M, float *logits) {
     job h = {.op = JOB_LINEARS, .c = c, .M = M};
     h.lins[h.n_lins++] = (lin_task){&m->lm_head, logits};
     trit_pool_run(c->pool, job_task, &h);
+    prof_step(c, TRIT_PROF_HEAD, &t);
 }
+
+/* ==== profile ==== */
+
+const char *trit_profile_step_name(int i) {
+    static const char *const names[TRIT_PROF_N] = {"embedding", "q,k,v (norm, quantize, 3 linears)", "rope + cache",
+                                                   "attention", "o_proj (+ sub-norm)", "gate, up (norm, quantize)",
+                                                   "down (glu, sub-norm)", "lm_head (final norm)"};
+    return i >= 0 && i < TRIT_PROF_N ? names[i] : "?";
+}
+
+void trit_ctx_get_profile(const trit_ctx *c, trit_profile *out) { *out = c->prof; }
+
+void trit_ctx_reset_profile(trit_ctx *c) { memset(&c->prof, 0, sizeof c->prof); }
 
 /* See trit.h. */
 trit_status trit_decode(trit_ctx *c, const int32_t *tokens, int64_t n, float *logits, int all_logits,
