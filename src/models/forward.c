@@ -103,6 +103,7 @@ typedef struct {
     int n_lins;
     int own_input;              /* each thread makes the input (norm+quant) itself */
     _Atomic int64_t next;       /* linears: the next unit to hand out (run_linears) */
+    int fused_rope;             /* attention of one token also does its RoPE + cache store */
     float *residual;            /* x [M][out] += y of lins[0] (or NULL)     */
 } job;
 
@@ -240,24 +241,29 @@ static float *v_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
     return c->vcache + (layer * cf->n_kv_heads + kvh) * c->n_ctx * cf->head_dim;
 }
 
+/* RoPE on key head h of token m (its cos/sin table made), then its key and
+ * value go into the cache at position p0 + m. */
+static void rope_store_kv(trit_ctx *c, const job *j, int64_t m, int64_t h) {
+    const trit_config *cf = &c->m->cfg;
+    const int64_t hd = cf->head_dim, KVD = cf->n_kv_heads * hd, pos = j->p0 + m;
+    float *k = c->k + m * KVD + h * hd;
+    nn_rope_apply(k, hd, c->rope_cs + m * hd);
+    float *kc = k_cache(c, j->layer, h);
+    for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = k[i];
+    memcpy(v_cache(c, j->layer, h) + pos * hd, c->v + m * KVD + h * hd, (size_t)hd * sizeof(float));
+}
+
 /* RoPE on q and k of rows [lo,hi), then k and v go into the cache. Layer 0
  * also makes the rows' cos/sin tables, which the later layers reuse. */
 static void do_rope_store(job *j, int64_t lo, int64_t hi) {
     trit_ctx *c = j->c;
     const trit_config *cf = &c->m->cfg;
-    const int64_t hd = cf->head_dim, HD = cf->n_heads * hd, KVD = cf->n_kv_heads * hd;
+    const int64_t hd = cf->head_dim, HD = cf->n_heads * hd;
     for (int64_t m = lo; m < hi; m++) {
-        int64_t pos = j->p0 + m;
         float *cs = c->rope_cs + m * hd;
-        if (j->layer == 0) nn_rope_table(cs, hd, c->m->inv_freq, pos);
+        if (j->layer == 0) nn_rope_table(cs, hd, c->m->inv_freq, j->p0 + m);
         for (int64_t h = 0; h < cf->n_heads; h++) nn_rope_apply(c->q + m * HD + h * hd, hd, cs);
-        for (int64_t h = 0; h < cf->n_kv_heads; h++) {
-            float *k = c->k + m * KVD + h * hd;
-            nn_rope_apply(k, hd, cs);
-            float *kc = k_cache(c, j->layer, h);
-            for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = k[i];
-            memcpy(v_cache(c, j->layer, h) + pos * hd, c->v + m * KVD + h * hd, (size_t)hd * sizeof(float));
-        }
+        for (int64_t h = 0; h < cf->n_kv_heads; h++) rope_store_kv(c, j, m, h);
     }
 }
 
@@ -280,6 +286,12 @@ static void do_attn(job *j, int ith, int nth) {
     for (int64_t t; (t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < n_tasks;) {
         const int64_t i = n_tasks - 1 - t;
         int64_t m = i / per_token, n_kv = j->p0 + m + 1; /* causal: positions 0..p0+m */
+        if (j->fused_rope) { /* one token: this task's key/value head and query heads (see forward_layers) */
+            const int64_t kvh = by_group ? i % KVH : (i % H) / group, h0 = by_group ? kvh * group : i % H;
+            rope_store_kv(c, j, m, kvh);
+            for (int64_t h = h0; h < h0 + (by_group ? group : 1); h++)
+                nn_rope_apply(c->q + m * HD + h * hd, hd, c->rope_cs + m * hd);
+        }
         if (by_group) {
             int64_t kvh = i % KVH, h = kvh * group;
             c->nk->attend_group(c->att + m * HD + h * hd, c->q + m * HD + h * hd, group, k_cache(c, j->layer, kvh),
@@ -373,7 +385,14 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
         linears(input_job(c, M, c->x, NULL, D, L->attn_norm, 1), &L->q, c->q, NULL, &L->k, c->k, &L->v, c->v);
         prof_step(c, TRIT_PROF_ATTN_IN, &t);
         job j = {.op = JOB_ROPE_STORE, .c = c, .M = M, .p0 = p0, .layer = l};
-        trit_pool_run(c->pool, job_task, &j);
+        if (M == 1) {
+            /* one token: each attention task first ropes and stores its own key/value head and ropes
+             * its query heads (it needs no other task's key), saving a job per layer */
+            if (l == 0) nn_rope_table(c->rope_cs, cf->head_dim, m->inv_freq, p0);
+            j.fused_rope = 1;
+        } else {
+            trit_pool_run(c->pool, job_task, &j);
+        }
         prof_step(c, TRIT_PROF_ROPE, &t);
         j.op = JOB_ATTN;
         atomic_store_explicit(&j.next, 0, memory_order_relaxed);
