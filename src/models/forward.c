@@ -15,13 +15,14 @@
  * Every step runs on the persistent pool, one pool job per step:
  *   linears   (norm + quantization of the input rows, then up to 3 linears,
  *              then the residual add x += y on each thread's own outputs)
- *   rope      (RoPE of q and k, k and v appended to the cache)
- *   attention (one task per (token, head), or per (token, KV head) for a prompt)
+ *   rope      (RoPE of q and k, k and v appended to the cache; for one token
+ *              this is done by the attention tasks themselves)
+ *   attention (one task per (token, KV head), or per (token, head) without GQA)
  * A linear's input (norm + int8 quantization, with the GLU folded in for
  * down_proj) is made per token. For a few tokens (decode) every thread makes
  * all of it into its own buffers, which costs less than a second job; for a
  * prompt the rows are split over the threads in a job of their own.
- * Decode runs 6 jobs per layer, a prompt 10.
+ * Decode runs 5 jobs per layer, a prompt 10.
  * Within a job the threads take work from a shared counter (chunks of rows
  * for the linears, tasks for attention) instead of fixed shares, so a thread
  * that is slowed down (another process, a descheduled virtual CPU) does not
