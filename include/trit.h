@@ -130,8 +130,9 @@ typedef struct {
 
 void trit_model_get_info(const trit_model *m, trit_model_info *info);
 
-/* Bytes of KV cache for n_ctx positions. */
-int64_t trit_model_kv_bytes(const trit_model *m, int64_t n_ctx);
+/* Bytes of KV cache for n_ctx positions with keys of type_k and values of
+ * type_v (TRIT_KV_F32 / TRIT_KV_F16). */
+int64_t trit_model_kv_bytes(const trit_model *m, int64_t n_ctx, int type_k, int type_v);
 
 /* ------------------------------------------------------------------------ */
 /* Inference contexts                                                        */
@@ -143,7 +144,12 @@ typedef struct {
     int n_threads;     /* 0 = number of online CPUs                       */
     int64_t n_ctx;     /* KV cache positions; 0 = min(max_position, 4096) */
     int64_t n_batch;   /* max tokens per forward call (prompt chunk); 0 = 512 */
+    int type_k, type_v; /* cache element types: TRIT_KV_F32 (default, exact)
+                           or TRIT_KV_F16 (half the memory and the bytes read
+                           per token; keys/values rounded to f16)          */
 } trit_ctx_params;
+
+enum { TRIT_KV_F32 = 0, TRIT_KV_F16 = 1 };
 
 trit_ctx_params trit_ctx_default_params(void);
 trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p,

@@ -138,28 +138,84 @@ static void test_rope_table(void) {
     }
 }
 
+/* f16 conversions: every half widens and narrows back to itself (NaNs stay
+ * NaN); narrowing rounds to nearest even, overflows to infinity, and agrees
+ * with F16C's vcvtps2ph on random and boundary floats where the CPU has it. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("f16c"))) static uint16_t hw_f2h(float f) { return (uint16_t)_cvtss_sh(f, 0); }
+__attribute__((target("f16c"))) static float hw_h2f(uint16_t h) { return _cvtsh_ss(h); }
+#endif
+static void test_f16_conversions(void) {
+    int bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float f = nn_h2f((uint16_t)h);
+        uint16_t back = nn_f2h(f);
+        if ((h & 0x7c00) == 0x7c00 && (h & 0x3ff)) bad += !(f != f) || (back & 0x7c00) != 0x7c00 || !(back & 0x3ff);
+        else bad += back != h;
+    }
+    CHECK(bad == 0, "%d halves do not round-trip", bad);
+    CHECK(nn_f2h(65504.0f) == 0x7bff && nn_f2h(65519.0f) == 0x7bff && nn_f2h(65520.0f) == 0x7c00, "overflow edge");
+    CHECK(nn_f2h(1e9f) == 0x7c00 && nn_f2h(-1e9f) == 0xfc00 && nn_f2h(INFINITY) == 0x7c00, "overflow to inf");
+    CHECK(nn_f2h(1.0f + 1.0f / 2048) == 0x3c00 && nn_f2h(1.0f + 3.0f / 2048) == 0x3c02, "ties to even");
+    CHECK(nn_f2h(5.9604645e-8f) == 0x0001 && nn_f2h(2.9802322e-8f) == 0 && nn_f2h(2.98024e-8f) == 0x0001,
+          "subnormal edges");
+#if defined(__x86_64__)
+    if (trit_cpu_isa() >= TRIT_ISA_AVX2) {
+        int diff = 0;
+        uint32_t st = 12345;
+        for (int i = 0; i < 2000000; i++) {
+            st = st * 1664525u + 1013904223u;
+            uint32_t bits = st;
+            if (i % 4 == 1) bits = (bits & 0x807fffffu) | ((uint32_t)(100 + (st >> 28)) << 23); /* near the half range */
+            float f;
+            memcpy(&f, &bits, 4);
+            uint16_t a = nn_f2h(f), hw = hw_f2h(f);
+            if (f != f) diff += !((a & 0x7c00) == 0x7c00 && (a & 0x3ff));
+            else diff += a != hw;
+        }
+        for (uint32_t h = 0; h < 65536; h++) {
+            float x = nn_h2f((uint16_t)h), y = hw_h2f((uint16_t)h);
+            diff += memcmp(&x, &y, 4) != 0 && !(x != x && y != y);
+        }
+        CHECK(diff == 0, "%d conversions differ from F16C", diff);
+    }
+#endif
+}
+
 /* Attention on the block key layout against a double-precision softmax, and
- * every level bit-identical to the scalar reference. */
+ * every level bit-identical to the scalar reference, for float and f16
+ * keys/values (each combination). */
 static void test_attend_levels(void) {
     const nn_kernels *k[3];
     int nk = levels(k);
     const int64_t ns[] = {1, 2, 15, 16, 17, 33, 64, 65, 100, 129, 300};
     const int64_t hds[] = {2, 8, 16, 24, 40, 48, 64, 128, 144, 200};
+    for (int kv16 = 0; kv16 < 4; kv16++)
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
             int64_t n = ns[ni], hd = hds[hi], n16 = (n + 15) / 16 * 16;
+            const int kh = kv16 & NN_K16, vh = kv16 & NN_V16;
             float *q = malloc((size_t)hd * 4), *kt = malloc((size_t)(n16 * hd) * 4), *v = malloc((size_t)(n * hd) * 4);
+            uint16_t *kt16 = malloc((size_t)(n16 * hd) * 2), *v16 = malloc((size_t)(n * hd) * 2);
             float *kr = malloc((size_t)(n * hd) * 4), *sc = malloc((size_t)n16 * 4);
             float *o0 = malloc((size_t)hd * 4), *o1 = malloc((size_t)hd * 4);
             double *p = malloc((size_t)n * sizeof(double));
             for (int64_t i = 0; i < hd; i++) q[i] = rndf() * 2;
             for (int64_t i = 0; i < n16 * hd; i++) kt[i] = NAN; /* unwritten slots must not matter */
+            for (int64_t i = 0; i < n16 * hd; i++) kt16[i] = 0x7e00;
             for (int64_t t = 0; t < n; t++)
                 for (int64_t i = 0; i < hd; i++) {
-                    kr[t * hd + i] = rndf() * 2;
-                    kt[nn_kt_index(t, i, hd)] = kr[t * hd + i];
-                    v[t * hd + i] = rndf();
+                    float kx = rndf() * 2, vx = rndf();
+                    kt16[nn_kt_index(t, i, hd)] = nn_f2h(kx);
+                    v16[t * hd + i] = nn_f2h(vx);
+                    if (kh) kx = nn_h2f(nn_f2h(kx)); /* the reference sees what the cache holds */
+                    if (vh) vx = nn_h2f(nn_f2h(vx));
+                    kr[t * hd + i] = kx;
+                    kt[nn_kt_index(t, i, hd)] = kx;
+                    v[t * hd + i] = vx;
                 }
+            const void *K = kh ? (const void *)kt16 : kt, *V = vh ? (const void *)v16 : v;
             float scale = 1.0f / sqrtf((float)hd);
             double mx = -INFINITY, z = 0;
             for (int64_t t = 0; t < n; t++) {
@@ -169,17 +225,18 @@ static void test_attend_levels(void) {
                 mx = p[t] > mx ? p[t] : mx;
             }
             for (int64_t t = 0; t < n; t++) z += p[t] = exp(p[t] - mx);
-            nn_attend(o0, q, kt, v, n, hd, scale, sc);
+            nn_attend(o0, q, K, V, kv16, n, hd, scale, sc);
             for (int64_t i = 0; i < hd; i++) {
                 double want = 0;
                 for (int64_t t = 0; t < n; t++) want += p[t] / z * v[t * hd + i];
-                CHECK(fabs(o0[i] - want) <= 2e-6, "attend n=%lld hd=%lld out[%lld] %.9g vs %.9g", (long long)n,
-                      (long long)hd, (long long)i, o0[i], want);
+                CHECK(fabs(o0[i] - want) <= 2e-6, "attend kv16=%d n=%lld hd=%lld out[%lld] %.9g vs %.9g", kv16,
+                      (long long)n, (long long)hd, (long long)i, o0[i], want);
             }
             for (int l = 0; l < nk; l++) {
                 memset(o1, 0, (size_t)hd * 4);
-                k[l]->attend(o1, q, kt, v, n, hd, scale, sc);
-                CHECK(same_bits(o0, o1, hd), "%s attend n=%lld hd=%lld", k[l]->name, (long long)n, (long long)hd);
+                k[l]->attend(o1, q, K, V, kv16, n, hd, scale, sc);
+                CHECK(same_bits(o0, o1, hd), "%s attend kv16=%d n=%lld hd=%lld", k[l]->name, kv16, (long long)n,
+                      (long long)hd);
             }
             /* groups of 1..6 heads: each equals its single-head result */
             for (int64_t G = 1; G <= 6; G++) {
@@ -187,16 +244,16 @@ static void test_attend_levels(void) {
                 float *sg = malloc((size_t)(G * n16) * 4);
                 for (int64_t i = 0; i < G * hd; i++) qg[i] = rndf() * 2;
                 for (int l = 0; l < nk; l++) {
-                    k[l]->attend_group(og, qg, G, kt, v, n, hd, scale, sg);
+                    k[l]->attend_group(og, qg, G, K, V, kv16, n, hd, scale, sg);
                     for (int64_t g = 0; g < G; g++) {
-                        nn_attend(o2, qg + g * hd, kt, v, n, hd, scale, sc);
-                        CHECK(same_bits(o2, og + g * hd, hd), "%s attend_group G=%lld head %lld n=%lld hd=%lld", k[l]->name,
-                              (long long)G, (long long)g, (long long)n, (long long)hd);
+                        nn_attend(o2, qg + g * hd, K, V, kv16, n, hd, scale, sc);
+                        CHECK(same_bits(o2, og + g * hd, hd), "%s attend_group kv16=%d G=%lld head %lld n=%lld hd=%lld",
+                              k[l]->name, kv16, (long long)G, (long long)g, (long long)n, (long long)hd);
                     }
                 }
                 free(qg); free(og); free(o2); free(sg);
             }
-            free(q); free(kt); free(v); free(kr); free(sc); free(o0); free(o1); free(p);
+            free(q); free(kt); free(v); free(kt16); free(v16); free(kr); free(sc); free(o0); free(o1); free(p);
         }
 }
 
@@ -206,6 +263,7 @@ int main(void) {
     RUN(test_relu2_glu_levels);
     RUN(test_expf);
     RUN(test_rope_table);
+    RUN(test_f16_conversions);
     RUN(test_attend_levels);
     return TT_END();
 }

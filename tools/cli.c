@@ -78,7 +78,7 @@ int cli_float(const char *cmd, const char *opt, const char *s, double *out) {
 trit_model *cli_load_model(const char *cmd, const char *dir) { return cli_load_model_head(cmd, dir, NULL); }
 
 trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm_head) {
-    cli_model_opts o = {lm_head, NULL, NULL};
+    cli_model_opts o = {lm_head, NULL, NULL, NULL, NULL};
     return cli_load_model_opts(cmd, dir, &o);
 }
 
@@ -88,6 +88,8 @@ int cli_model_opt(const char *a, const char *val, cli_model_opts *o) {
     if (!strcmp(a, "--lm-head")) o->lm_head = val;
     else if (!strcmp(a, "--weights-format")) o->weights = val;
     else if (!strcmp(a, "--binary")) o->binary = val;
+    else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) o->cache_k = val;
+    else if (!strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) o->cache_v = val;
     else return 0;
     return 1;
 }
@@ -104,6 +106,14 @@ static int cli_choice(const char *cmd, const char *opt, const char *s, const cha
                  names[i]);
     cli_error(cmd, "%s expects %s, got \"%s\"", opt, list, s);
     return 0;
+}
+
+int cli_ctx_opts(const char *cmd, const cli_model_opts *o, trit_ctx_params *cp) {
+    static const char *const kv_n[] = {"f32", "f16"};
+    static const int kv_v[] = {TRIT_KV_F32, TRIT_KV_F16};
+    if (o->cache_k && !cli_choice(cmd, "--cache-type-k", o->cache_k, kv_n, kv_v, 2, &cp->type_k)) return 0;
+    if (o->cache_v && !cli_choice(cmd, "--cache-type-v", o->cache_v, kv_n, kv_v, 2, &cp->type_v)) return 0;
+    return 1;
 }
 
 trit_model *cli_load_model_opts(const char *cmd, const char *dir, const cli_model_opts *o) {

@@ -40,8 +40,9 @@ trit_model *cli_load_model_head(const char *cmd, const char *dir, const char *lm
  * line (NULL: the default): --lm-head, --weights-format, --binary. */
 typedef struct {
     const char *lm_head; /* stored | q8 | q6 | q4                           */
-    const char *weights; /* 2bit | 1.6bit | lut | stored                    */
+    const char *weights; /* auto | 2bit | 1.6bit | lut | stored             */
     const char *binary;  /* auto | off | force (NULL: $TRIT_BINARY, else auto) */
+    const char *cache_k, *cache_v; /* KV cache types: f32 | f16 (context options) */
 } cli_model_opts;
 
 /* If option a is one of the cli_model_opts flags, stores its value val in
@@ -57,7 +58,14 @@ int cli_model_opt(const char *a, const char *val, cli_model_opts *o);
     "                      1.6bit (5 trits per byte: fewest bytes) or lut (lookup-table kernel);\n" \
     "                      1.6bit and lut are fast on AVX-512 only\n" \
     "  --binary B          linears with only +-1 weights: auto (default: run as 1-bit blocks),\n" \
-    "                      off (keep 2-bit codes) or force (fail unless every packed linear is binary)\n"
+    "                      off (keep 2-bit codes) or force (fail unless every packed linear is binary)\n" \
+    "  -ctk, --cache-type-k T, -ctv, --cache-type-v T\n" \
+    "                      KV cache types: f32 (default, exact) or f16 (half the memory and bytes\n" \
+    "                      read per token at long contexts; keys/values rounded to f16)\n"
+
+/* Sets cp's KV cache types from o (-ctk / -ctv); prints an error and
+ * returns 0 on a bad value. */
+int cli_ctx_opts(const char *cmd, const cli_model_opts *o, trit_ctx_params *cp);
 
 /* As cli_load_model_head, with all the options of o (values checked here;
  * prints an error and returns NULL on a bad value or a failed load). */

@@ -175,7 +175,7 @@ static const char *bench_short_name(const char *dir, char *buf, size_t len) {
  * load, context that cannot be made, failed decode). */
 int cmd_bench(int argc, char **argv) {
     const char *C = "bench", *dir = NULL;
-    cli_model_opts mo = {NULL, NULL, NULL};
+    cli_model_opts mo = {NULL, NULL, NULL, NULL, NULL};
     int64_t n_prompt = 128, n_gen = 64, n_threads = 0, reps = 3, seed = 1;
     int json = 0, warmup = 1, profile = 0;
     for (int i = 1; i < argc; i++) {
@@ -222,6 +222,7 @@ int cmd_bench(int argc, char **argv) {
     b.cp.n_threads = (int)n_threads;
     b.cp.n_ctx = n_ctx;
     b.cp.n_batch = n_prompt > 0 ? n_prompt : 1; /* the prompt is one matrix */
+    if (!cli_ctx_opts(C, &mo, &b.cp)) goto done;
     b.vocab = info.vocab_size;
     b.n_prompt = n_prompt;
     b.n_gen = n_gen;
@@ -257,7 +258,7 @@ int cmd_bench(int argc, char **argv) {
     bench_stats(pp, reps, &pp_m, &pp_sd);
     bench_stats(tg, reps, &tg_m, &tg_sd);
     double gbs = (double)info.weight_bytes * tg_m / 1e9, rss = cli_peak_rss_mib(), huge = cli_huge_page_share();
-    double kv_mib = (double)trit_model_kv_bytes(m, n_ctx) / 1048576.0;
+    double kv_mib = (double)trit_model_kv_bytes(m, n_ctx, b.cp.type_k, b.cp.type_v) / 1048576.0;
     double wmib = (double)info.weight_bytes / 1048576.0, fmib = (double)info.file_bytes / 1048576.0;
 
     char name[256], size[32], params[32], test[32];

@@ -437,7 +437,7 @@ static int reset(chat *S, const char *C) {
 /* Contract: see cli.h. */
 int cmd_chat(int argc, char **argv) {
     const char *C = "chat", *dir = NULL, *tok_path = NULL, *tpl_file = NULL;
-    cli_model_opts mo = {NULL, NULL, NULL};
+    cli_model_opts mo = {NULL, NULL, NULL, NULL, NULL};
     int64_t n_threads = 0, n_ctx = 0, n_batch = 0, v;
     double f;
     chat S;
@@ -493,6 +493,7 @@ int cmd_chat(int argc, char **argv) {
     cp.n_threads = (int)n_threads;
     cp.n_batch = n_batch;
     cp.n_ctx = n_ctx;
+    if (!cli_ctx_opts(C, &mo, &cp)) goto done;
     if (trit_ctx_new(S.model, &cp, &S.ctx, &err) != TRIT_OK) { cli_error(C, "%s", err.msg); goto done; }
     S.n_ctx = n_ctx ? n_ctx : (S.info.max_position < 4096 ? S.info.max_position : 4096);
     S.logits = malloc((size_t)S.info.vocab_size * sizeof(float));

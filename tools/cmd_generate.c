@@ -36,7 +36,7 @@ int cmd_generate(int argc, char **argv) {
     int64_t n_predict = 128, n_threads = 0, n_ctx = 0, n_batch = 0, v;
     int ignore_eos = 0, bos = -1, special = 1;
     const char *tok_path = NULL;
-    cli_model_opts mo = {NULL, NULL, NULL};
+    cli_model_opts mo = {NULL, NULL, NULL, NULL, NULL};
     double f;
     trit_sampler_params sp = trit_sampler_default_params();
     for (int i = 1; i < argc; i++) {
@@ -127,6 +127,7 @@ int cmd_generate(int argc, char **argv) {
     float *logits = malloc((size_t)info.vocab_size * sizeof(float));
     trit_error err = {0};
     if (!logits) { cli_error(C, "out of memory"); goto done; }
+    if (!cli_ctx_opts(C, &mo, &cp)) goto done;
     if (n_prompt > cp.n_ctx) {
         cli_error(C, "the prompt has %lld tokens but the context holds %lld; raise -c", (long long)n_prompt,
                   (long long)cp.n_ctx);

@@ -23,7 +23,8 @@ int cmd_info(int argc, char **argv) {
     trit_model_info in;
     trit_model_get_info(m, &in);
     if (!n_ctx) n_ctx = in.max_position < 4096 ? in.max_position : 4096;
-    double kv = (double)trit_model_kv_bytes(m, n_ctx);
+    double kv = (double)trit_model_kv_bytes(m, n_ctx, TRIT_KV_F32, TRIT_KV_F32);
+    double kv16 = (double)trit_model_kv_bytes(m, n_ctx, TRIT_KV_F16, TRIT_KV_F16);
     printf("model:          %s\n", dir);
     printf("architecture:   %s\n", in.arch);
     printf("weights:        %s\n", in.weight_format);
@@ -40,8 +41,10 @@ int cmd_info(int argc, char **argv) {
     printf("bos / eos:      %lld /", (long long)in.bos_id);
     for (int i = 0; i < in.n_eos; i++) printf(" %lld", (long long)in.eos_ids[i]);
     printf("\nfiles:          %.2f MiB\n", in.file_bytes / 1048576.0);
-    printf("memory:         weights %.2f MiB + KV cache %.2f MiB (%lld positions) = %.2f MiB\n",
-           in.weight_bytes / 1048576.0, kv / 1048576.0, (long long)n_ctx, (in.weight_bytes + kv) / 1048576.0);
+    printf("memory:         weights %.2f MiB + KV cache %.2f MiB (%lld positions) = %.2f MiB "
+           "(KV cache %.2f MiB with -ctk f16 -ctv f16)\n",
+           in.weight_bytes / 1048576.0, kv / 1048576.0, (long long)n_ctx, (in.weight_bytes + kv) / 1048576.0,
+           kv16 / 1048576.0);
     printf("kernels:        %s\n", trit_isa_name());
     printf("load time:      %.3f s\n", t_load);
     trit_model_free(m);

@@ -17,7 +17,7 @@ static void usage(void) {
 
 int cmd_logits(int argc, char **argv) {
     const char *C = "logits", *dir = NULL, *ids_s = NULL, *out = NULL;
-    cli_model_opts mo = {NULL, NULL, NULL};
+    cli_model_opts mo = {NULL, NULL, NULL, NULL, NULL};
     int64_t n_threads = 0, n_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -50,6 +50,7 @@ int cmd_logits(int argc, char **argv) {
     cp.n_threads = (int)n_threads;
     cp.n_batch = n_batch;
     cp.n_ctx = n;
+    if (!cli_ctx_opts(C, &mo, &cp)) goto done;
     size_t count = (size_t)n * (size_t)info.vocab_size;
     logits = malloc(count * sizeof(float));
     if (!logits) { cli_error(C, "out of memory for %lld x %lld logits", (long long)n, (long long)info.vocab_size); goto done; }

@@ -81,7 +81,7 @@ static double nll_of(const float *row, int64_t vocab, int32_t target) {
 /* `trit perplexity`: see the file comment. Returns the exit code. */
 int cmd_perplexity(int argc, char **argv) {
     const char *C = "perplexity", *dir = NULL, *file = NULL, *tok_path = NULL;
-    cli_model_opts mo = {NULL, NULL, NULL};
+    cli_model_opts mo = {NULL, NULL, NULL, NULL, NULL};
     int64_t n_ctx = 0, max_chunks = -1, n_threads = 0, n_batch = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -155,6 +155,7 @@ int cmd_perplexity(int argc, char **argv) {
     cp.n_threads = (int)n_threads;
     cp.n_ctx = n_ctx;
     cp.n_batch = n_batch ? n_batch : n_ctx;
+    if (!cli_ctx_opts(C, &mo, &cp)) goto done;
     if (trit_ctx_new(m, &cp, &ctx, &err) != TRIT_OK) { cli_error(C, "%s", err.msg); goto done; }
     logits = malloc((size_t)(n_ctx - first) * (size_t)vocab * sizeof(float));
     if (!logits) {

@@ -60,7 +60,8 @@ struct trit_ctx {
     int64_t n_ctx16;            /* n_ctx rounded up to NN_KV_BLOCK           */
     /* KV cache. K: [n_layers][n_kv_heads][n_ctx16/16][head_dim][16] (ops.h's
      * block layout); V: [n_layers][n_kv_heads][n_ctx][head_dim]           */
-    float *kcache, *vcache;
+    void *kcache, *vcache;      /* float, or f16 (uint16_t) per kv16        */
+    int kv16;                   /* NN_K16 | NN_V16 (nn/ops.h)               */
     trit_arena arena;
     /* activations, [n_batch][...] each (carved from the arena)             */
     float *x;                   /* residual stream [B][D]                    */
@@ -233,13 +234,15 @@ static void run_linears(job *j, const lin_input *in, int nth) {
 }
 
 /* K cache block array of (layer, kv head), and the V rows. */
-static float *k_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
+static void *k_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
     const trit_config *cf = &c->m->cfg;
-    return c->kcache + (layer * cf->n_kv_heads + kvh) * c->n_ctx16 * cf->head_dim;
+    const int64_t i = (layer * cf->n_kv_heads + kvh) * c->n_ctx16 * cf->head_dim;
+    return (char *)c->kcache + i * (c->kv16 & NN_K16 ? 2 : 4);
 }
-static float *v_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
+static void *v_cache(trit_ctx *c, int64_t layer, int64_t kvh) {
     const trit_config *cf = &c->m->cfg;
-    return c->vcache + (layer * cf->n_kv_heads + kvh) * c->n_ctx * cf->head_dim;
+    const int64_t i = (layer * cf->n_kv_heads + kvh) * c->n_ctx * cf->head_dim;
+    return (char *)c->vcache + i * (c->kv16 & NN_V16 ? 2 : 4);
 }
 
 /* RoPE on key head h of token m (its cos/sin table made), then its key and
@@ -249,9 +252,20 @@ static void rope_store_kv(trit_ctx *c, const job *j, int64_t m, int64_t h) {
     const int64_t hd = cf->head_dim, KVD = cf->n_kv_heads * hd, pos = j->p0 + m;
     float *k = c->k + m * KVD + h * hd;
     nn_rope_apply(k, hd, c->rope_cs + m * hd);
-    float *kc = k_cache(c, j->layer, h);
-    for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = k[i];
-    memcpy(v_cache(c, j->layer, h) + pos * hd, c->v + m * KVD + h * hd, (size_t)hd * sizeof(float));
+    const float *v = c->v + m * KVD + h * hd;
+    if (c->kv16 & NN_K16) {
+        uint16_t *kc = k_cache(c, j->layer, h);
+        for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = nn_f2h(k[i]);
+    } else {
+        float *kc = k_cache(c, j->layer, h);
+        for (int64_t i = 0; i < hd; i++) kc[nn_kt_index(pos, i, hd)] = k[i];
+    }
+    if (c->kv16 & NN_V16) {
+        uint16_t *vc = (uint16_t *)v_cache(c, j->layer, h) + pos * hd;
+        for (int64_t i = 0; i < hd; i++) vc[i] = nn_f2h(v[i]);
+    } else {
+        memcpy((float *)v_cache(c, j->layer, h) + pos * hd, v, (size_t)hd * sizeof(float));
+    }
 }
 
 /* RoPE on q and k of rows [lo,hi), then k and v go into the cache. Layer 0
@@ -296,11 +310,11 @@ static void do_attn(job *j, int ith, int nth) {
         if (by_group) {
             int64_t kvh = i % KVH, h = kvh * group;
             c->nk->attend_group(c->att + m * HD + h * hd, c->q + m * HD + h * hd, group, k_cache(c, j->layer, kvh),
-                                v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+                                v_cache(c, j->layer, kvh), c->kv16, n_kv, hd, scale, scores);
         } else {
             int64_t h = i % H, kvh = h / group;
             c->nk->attend(c->att + m * HD + h * hd, c->q + m * HD + h * hd, k_cache(c, j->layer, kvh),
-                          v_cache(c, j->layer, kvh), n_kv, hd, scale, scores);
+                          v_cache(c, j->layer, kvh), c->kv16, n_kv, hd, scale, scores);
         }
     }
 }
@@ -415,7 +429,7 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
 /* ==== contexts ==== */
 
 trit_ctx_params trit_ctx_default_params(void) {
-    trit_ctx_params p = {0, 0, 0};
+    trit_ctx_params p = {0, 0, 0, TRIT_KV_F32, TRIT_KV_F32};
     return p;
 }
 
@@ -435,6 +449,9 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     const trit_config *cf = &m->cfg;
     if (d.n_ctx < 0 || d.n_batch < 0 || d.n_threads < 0)
         return trit_fail(err, TRIT_ERR_ARG, "negative context size, batch or thread count");
+    if ((d.type_k != TRIT_KV_F32 && d.type_k != TRIT_KV_F16) || (d.type_v != TRIT_KV_F32 && d.type_v != TRIT_KV_F16))
+        return trit_fail(err, TRIT_ERR_ARG, "unknown KV cache type (key %d, value %d): use TRIT_KV_F32 or TRIT_KV_F16",
+                         d.type_k, d.type_v);
     if (d.n_ctx == 0) d.n_ctx = cf->max_pos < 4096 ? cf->max_pos : 4096;
     if (d.n_batch == 0) d.n_batch = 512;
     if (d.n_batch > d.n_ctx) d.n_batch = d.n_ctx;
@@ -449,9 +466,11 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->n_batch = d.n_batch;
     c->n_ctx16 = (d.n_ctx + NN_KV_BLOCK - 1) / NN_KV_BLOCK * NN_KV_BLOCK;
     const int64_t D = cf->dim, F = cf->ffn, HD = cf->n_heads * cf->head_dim, KVD = cf->n_kv_heads * cf->head_dim;
-    size_t kv = (size_t)(cf->n_layers * c->n_ctx * KVD) * sizeof(float);
-    c->kcache = trit_large_alloc((size_t)(cf->n_layers * c->n_ctx16 * KVD) * sizeof(float));
-    c->vcache = trit_large_alloc(kv);
+    c->kv16 = (d.type_k == TRIT_KV_F16 ? NN_K16 : 0) | (d.type_v == TRIT_KV_F16 ? NN_V16 : 0);
+    const size_t kbytes = (size_t)(cf->n_layers * c->n_ctx16 * KVD) * (d.type_k == TRIT_KV_F16 ? 2 : 4);
+    const size_t vbytes = (size_t)(cf->n_layers * c->n_ctx * KVD) * (d.type_v == TRIT_KV_F16 ? 2 : 4);
+    c->kcache = trit_large_alloc(kbytes);
+    c->vcache = trit_large_alloc(vbytes);
     c->pool = trit_pool_new(d.n_threads);
     c->width = D > HD ? D : HD;
     if (F > c->width) c->width = F;
@@ -469,7 +488,8 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     if (!c->kcache || !c->vcache || !c->pool || !trit_arena_init(&c->arena, need)) {
         trit_ctx_free(c);
         return trit_fail(err, TRIT_ERR_NOMEM, "out of memory allocating a context of %lld positions "
-                         "(KV cache %.1f MiB); use a smaller context", (long long)d.n_ctx, 2.0 * (double)kv / 1048576.0);
+                         "(KV cache %.1f MiB); use a smaller context or an f16 cache", (long long)d.n_ctx,
+                         (double)(kbytes + vbytes) / 1048576.0);
     }
     trit_arena *a = &c->arena;
     c->x = trit_arena_alloc(a, (size_t)(B * D) * 4);

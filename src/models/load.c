@@ -570,7 +570,8 @@ void trit_model_get_info(const trit_model *m, trit_model_info *info) {
     for (int i = 0; i < c->n_eos; i++) info->eos_ids[i] = c->eos_ids[i];
 }
 
-int64_t trit_model_kv_bytes(const trit_model *m, int64_t n_ctx) {
+int64_t trit_model_kv_bytes(const trit_model *m, int64_t n_ctx, int type_k, int type_v) {
     const trit_config *c = &m->cfg;
-    return 2 * c->n_layers * n_ctx * c->n_kv_heads * c->head_dim * (int64_t)sizeof(float);
+    const int64_t per = c->n_layers * n_ctx * c->n_kv_heads * c->head_dim;
+    return per * (type_k == TRIT_KV_F16 ? 2 : 4) + per * (type_v == TRIT_KV_F16 ? 2 : 4);
 }

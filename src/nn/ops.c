@@ -88,12 +88,18 @@ void nn_relu2_glu(float *out, const float *gate, const float *up, int64_t n) {
 
 /* ==== attention ==== */
 
-void nn_attend(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
+/* Element i of a key or value cache of float (h == 0) or f16 (h != 0). */
+static inline float kv_at(const void *p, int64_t i, int h) {
+    return h ? nn_h2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+
+void nn_attend(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t head_dim,
                float scale, float *scores) {
+    const int kh = kv16 & NN_K16, vh = kv16 & NN_V16;
     float mx = -INFINITY;
     for (int64_t t = 0; t < n; t++) {
         float s = 0;
-        for (int64_t i = 0; i < head_dim; i++) s = fmaf(q[i], kt[nn_kt_index(t, i, head_dim)], s);
+        for (int64_t i = 0; i < head_dim; i++) s = fmaf(q[i], kv_at(kt, nn_kt_index(t, i, head_dim), kh), s);
         scores[t] = s * scale;
         mx = scores[t] > mx ? scores[t] : mx;
     }
@@ -108,14 +114,14 @@ void nn_attend(float *out, const float *q, const float *kt, const float *v, int6
     for (int64_t i = 0; i < head_dim; i++) out[i] = 0.0f;
     for (int64_t t = 0; t < n; t++) {
         float p = scores[t] * inv;
-        const float *vt = v + t * head_dim;
-        for (int64_t i = 0; i < head_dim; i++) out[i] = fmaf(p, vt[i], out[i]);
+        for (int64_t i = 0; i < head_dim; i++) out[i] = fmaf(p, kv_at(v, t * head_dim + i, vh), out[i]);
     }
 }
 
-void nn_attend_group(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+void nn_attend_group(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                      int64_t head_dim, float scale, float *scores) {
-    for (int64_t g = 0; g < G; g++) nn_attend(out + g * head_dim, q + g * head_dim, kt, v, n, head_dim, scale, scores);
+    for (int64_t g = 0; g < G; g++)
+        nn_attend(out + g * head_dim, q + g * head_dim, kt, v, kv16, n, head_dim, scale, scores);
 }
 
 /* ==== dispatch ==== */

@@ -69,21 +69,66 @@ static inline int64_t nn_kt_index(int64_t t, int64_t i, int64_t head_dim) {
     return (t / NN_KV_BLOCK) * head_dim * NN_KV_BLOCK + i * NN_KV_BLOCK + t % NN_KV_BLOCK;
 }
 
+/* IEEE binary16 bits <-> float. Widening is exact; narrowing rounds to
+ * nearest, ties to even (as F16C's vcvtps2ph with rounding mode 0): values
+ * past the largest half become infinities, NaNs stay NaNs (quiet). */
+static inline float nn_h2f(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    uint32_t bits;
+    if (e == 0x1f) bits = sign | 0x7f800000u | (m << 13);        /* inf, NaN */
+    else if (e) bits = sign | ((e + 112) << 23) | (m << 13);      /* normal */
+    else if (!m) bits = sign;                                      /* zero */
+    else {                                                         /* subnormal: m * 2^-24 */
+        int sh = 0;
+        uint32_t mm = m;
+        while (!(mm & 0x400)) { mm <<= 1; sh++; }
+        bits = sign | ((uint32_t)(113 - sh) << 23) | ((mm & 0x3ff) << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+static inline uint16_t nn_f2h(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00 | ((ax >> 13) & 0x3ff)); /* NaN, quieted */
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00);  /* rounds past 65504: inf (inf itself too) */
+    if (ax >= 0x38800000u) {                                  /* normal half */
+        uint32_t r = ax - 0x38000000u;                        /* rebias the exponent (127 -> 15) */
+        r = r + 0xfff + ((r >> 13) & 1);                      /* round to nearest even at bit 13 */
+        return (uint16_t)(sign | (r >> 13));
+    }
+    if (ax < 0x33000000u) return sign;                        /* below half the smallest subnormal: 0 */
+    /* subnormal half: the 24-bit significand shifted right, rounded to even */
+    const uint32_t e = ax >> 23, mant = (ax & 0x7fffff) | 0x800000;
+    const uint32_t sh = 126 - e;                              /* 14..24 */
+    uint32_t q = mant >> sh, rem = mant & ((1u << sh) - 1), half = 1u << (sh - 1);
+    if (rem > half || (rem == half && (q & 1))) q++;
+    return (uint16_t)(sign | q);
+}
+
+/* Key and value caches are float32 or binary16 (f16, half the bytes):
+ * kv16 flags of the attention functions. */
+enum { NN_K16 = 1, NN_V16 = 2 };
+
 /* One causal attention row: out [head_dim] = sum_t p_t v_t over t < n, with
  *   s_t = (fma chain over i in order: s = fmaf(q[i], k_t[i], s)) * scale,
  *   e_t = nn_expf(s_t - max s), Z = sum of e_t over 16 lanes (lane j adds the
  *   t = j mod 16 in order; lanes then added pairwise, w = 8, 4, 2, 1),
  *   p_t = e_t * (1 / Z),  out[i] = fma chain over t in order of p_t v_t[i].
  * q [head_dim]; kt: keys in the block layout above (n > 0 positions); v [n][head_dim];
+ * keys and values are float, or f16 (widened exactly) where kv16 has NN_K16 / NN_V16.
  * scores: scratch of n rounded up to 16 floats. Any head_dim >= 1. */
-void nn_attend(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
+void nn_attend(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t head_dim,
                float scale, float *scores);
 
 /* nn_attend for the G query heads that share one KV head (grouped-query
  * attention): q and out are [G][head_dim]; the results equal G nn_attend
  * calls bit for bit (the SIMD versions load each key and value once for
  * several heads). scores: scratch of G * (n rounded up to 16) floats. */
-void nn_attend_group(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+void nn_attend_group(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                      int64_t head_dim, float scale, float *scores);
 
 /* ==== dispatch ==== */
@@ -97,11 +142,11 @@ typedef struct {
     /* out[i] = relu(gate[i])^2 * up[i] (nn_glu's relu2 out of place; out may equal gate) */
     void (*relu2_glu)(float *out, const float *gate, const float *up, int64_t n);
     /* nn_attend */
-    void (*attend)(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
-                   float scale, float *scores);
+    void (*attend)(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n,
+                   int64_t head_dim, float scale, float *scores);
     /* nn_attend_group */
-    void (*attend_group)(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
-                         int64_t head_dim, float scale, float *scores);
+    void (*attend_group)(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16,
+                         int64_t n, int64_t head_dim, float scale, float *scores);
 } nn_kernels;
 
 /* Scalar reference of relu2_glu. */
@@ -116,17 +161,17 @@ const nn_kernels *nn_kernels_get(void);
 float nn_act_quant_avx2(const float *x, int64_t n, int8_t *q, int32_t *sum);
 void nn_rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, float eps);
 void nn_relu2_glu_avx2(float *out, const float *gate, const float *up, int64_t n);
-void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
-                    float scale, float *scores);
-void nn_attend_group_avx2(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
-                          int64_t head_dim, float scale, float *scores);
+void nn_attend_avx2(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n,
+                    int64_t head_dim, float scale, float *scores);
+void nn_attend_group_avx2(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16,
+                          int64_t n, int64_t head_dim, float scale, float *scores);
 float nn_act_quant_avx512(const float *x, int64_t n, int8_t *q, int32_t *sum);
 void nn_rmsnorm_avx512(float *out, const float *x, const float *w, int64_t n, float eps);
 void nn_relu2_glu_avx512(float *out, const float *gate, const float *up, int64_t n);
-void nn_attend_avx512(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t head_dim,
-                      float scale, float *scores);
-void nn_attend_group_avx512(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
-                            int64_t head_dim, float scale, float *scores);
+void nn_attend_avx512(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n,
+                      int64_t head_dim, float scale, float *scores);
+void nn_attend_group_avx512(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16,
+                            int64_t n, int64_t head_dim, float scale, float *scores);
 #endif
 
 #endif

@@ -6,6 +6,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <math.h>
+#include <string.h>
 #include "nn/ops.h"
 #include "quant/ternary.h"
 
@@ -123,8 +124,33 @@ static inline __m256 expf8(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t hd,
-                    float scale, float *scores) {
+#define AT_INLINE static inline __attribute__((always_inline))
+
+/* Lanes (mask m, others 0) of 8 keys or values of a float (h == 0) or f16
+ * (h != 0, widened exactly) cache from element i on. `exists`: the 8
+ * elements lie inside the cache's memory (an f16 load reads all of them,
+ * then masks; a float load touches only the lanes in m). */
+AT_INLINE __m256 kv_ld8(const void *p, int64_t i, const int h, __m256i m, int exists) {
+    if (!h) return _mm256_maskload_ps((const float *)p + i, m);
+    if (!exists) return _mm256_setzero_ps();
+    __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_and_ps(x, _mm256_castsi256_ps(m));
+}
+/* All 8 lanes from element i on. */
+AT_INLINE __m256 kv_ldu8(const void *p, int64_t i, const int h) {
+    if (h) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+/* The first k < 8 lanes from element i on (others 0), reading only those. */
+AT_INLINE __m256 kv_ldn8(const void *p, int64_t i, const int h, int64_t k) {
+    if (!h) return _mm256_maskload_ps((const float *)p + i, mask8(k));
+    uint16_t b[8] = {0};
+    memcpy(b, (const uint16_t *)p + i, (size_t)k * sizeof b[0]);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
+}
+
+AT_INLINE void attend_body(float *out, const float *q, const void *kt, const void *v, const int kh, const int vh,
+                           int64_t n, int64_t hd, float scale, float *scores) {
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
     const __m256 vscale = _mm256_set1_ps(scale);
     __m256 vmax = _mm256_set1_ps(-INFINITY);
@@ -132,16 +158,17 @@ void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v,
      * (4 independent chains), the last ones masked: keys past n are not
      * written yet, and a block past the end is not read at all */
     for (int64_t b = 0; b < nb; b += 2) {
-        const float *k0 = kt + b * bs, *k1 = k0 + bs;
+        const int64_t k0 = b * bs, k1 = k0 + bs;
+        const int e1 = b + 1 < nb; /* the second block exists */
         const __m256i m0 = mask8(n - b * 16), m1 = mask8(n - b * 16 - 8);
         const __m256i m2 = mask8(n - b * 16 - 16), m3 = mask8(n - b * 16 - 24);
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         for (int64_t i = 0; i < hd; i++) {
             __m256 qi = _mm256_set1_ps(q[i]);
-            s0 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k0 + i * 16, m0), s0);
-            s1 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k0 + i * 16 + 8, m1), s1);
-            s2 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k1 + i * 16, m2), s2);
-            s3 = _mm256_fmadd_ps(qi, _mm256_maskload_ps(k1 + i * 16 + 8, m3), s3);
+            s0 = _mm256_fmadd_ps(qi, kv_ld8(kt, k0 + i * 16, kh, m0, 1), s0);
+            s1 = _mm256_fmadd_ps(qi, kv_ld8(kt, k0 + i * 16 + 8, kh, m1, 1), s1);
+            s2 = _mm256_fmadd_ps(qi, kv_ld8(kt, k1 + i * 16, kh, m2, e1), s2);
+            s3 = _mm256_fmadd_ps(qi, kv_ld8(kt, k1 + i * 16 + 8, kh, m3, e1), s3);
         }
         __m256 sv[4] = {_mm256_mul_ps(s0, vscale), _mm256_mul_ps(s1, vscale), _mm256_mul_ps(s2, vscale),
                         _mm256_mul_ps(s3, vscale)};
@@ -175,17 +202,17 @@ void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v,
     int64_t i0 = 0;
     for (; i0 + 64 <= hd; i0 += 64) {
         __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0;
-        const float *vt = v + i0;
+        int64_t vt = i0;
         for (int64_t t = 0; t < n; t++, vt += hd) {
             __m256 p = _mm256_set1_ps(scores[t]);
-            o0 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt), o0);
-            o1 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 8), o1);
-            o2 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 16), o2);
-            o3 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 24), o3);
-            o4 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 32), o4);
-            o5 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 40), o5);
-            o6 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 48), o6);
-            o7 = _mm256_fmadd_ps(p, _mm256_loadu_ps(vt + 56), o7);
+            o0 = _mm256_fmadd_ps(p, kv_ldu8(v, vt, vh), o0);
+            o1 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 8, vh), o1);
+            o2 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 16, vh), o2);
+            o3 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 24, vh), o3);
+            o4 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 32, vh), o4);
+            o5 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 40, vh), o5);
+            o6 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 48, vh), o6);
+            o7 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 56, vh), o7);
         }
         _mm256_storeu_ps(out + i0, o0);
         _mm256_storeu_ps(out + i0 + 8, o1);
@@ -200,15 +227,26 @@ void nn_attend_avx2(float *out, const float *q, const float *kt, const float *v,
         const __m256i m = mask8(hd - i0);
         __m256 o0 = _mm256_setzero_ps();
         for (int64_t t = 0; t < n; t++)
-            o0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]), _mm256_maskload_ps(v + t * hd + i0, m), o0);
+            o0 = _mm256_fmadd_ps(_mm256_set1_ps(scores[t]),
+                                 hd - i0 >= 8 ? kv_ldu8(v, t * hd + i0, vh) : kv_ldn8(v, t * hd + i0, vh, hd - i0), o0);
         _mm256_maskstore_ps(out + i0, m, o0);
     }
 }
 
+void nn_attend_avx2(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t hd,
+                    float scale, float *scores) {
+    switch (kv16 & 3) { /* one specialized body per cache type */
+    case 0: attend_body(out, q, kt, v, 0, 0, n, hd, scale, scores); break;
+    case NN_K16: attend_body(out, q, kt, v, 1, 0, n, hd, scale, scores); break;
+    case NN_V16: attend_body(out, q, kt, v, 0, 1, n, hd, scale, scores); break;
+    default: attend_body(out, q, kt, v, 1, 1, n, hd, scale, scores); break;
+    }
+}
+
 /* The heads one after another (the keys stay in cache between them). */
-void nn_attend_group_avx2(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
+void nn_attend_group_avx2(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                           int64_t hd, float scale, float *scores) {
-    for (int64_t g = 0; g < G; g++) nn_attend_avx2(out + g * hd, q + g * hd, kt, v, n, hd, scale, scores);
+    for (int64_t g = 0; g < G; g++) nn_attend_avx2(out + g * hd, q + g * hd, kt, v, kv16, n, hd, scale, scores);
 }
 
 #else

@@ -129,8 +129,21 @@ static inline void softmax_scores(float *scores, int64_t n, __m512 vmax) {
     for (int64_t b = 0; b < nb; b++) _mm512_storeu_ps(scores + b * 16, _mm512_mul_ps(_mm512_loadu_ps(scores + b * 16), inv));
 }
 
-void nn_attend_avx512(float *out, const float *q, const float *kt, const float *v, int64_t n, int64_t hd,
-                      float scale, float *scores) {
+#define AT_INLINE static inline __attribute__((always_inline))
+
+/* Lanes (mask m, others 0) of a float (h == 0) or f16 (h != 0, widened
+ * exactly) key or value cache from element i on. */
+AT_INLINE __m512 kv_ld(const void *p, int64_t i, const int h, __mmask16 m) {
+    if (h) return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+AT_INLINE __m512 kv_ld16(const void *p, int64_t i, const int h) {
+    if (h) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_loadu_ps((const float *)p + i);
+}
+
+AT_INLINE void attend_body(float *out, const float *q, const void *kt, const void *v, const int kh, const int vh,
+                           int64_t n, int64_t hd, float scale, float *scores) {
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
     const __m512 vscale = _mm512_set1_ps(scale);
     __m512 vmax = _mm512_set1_ps(-INFINITY);
@@ -138,16 +151,16 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
      * (4 independent chains), the last ones masked: keys past n are not
      * written yet, and a block past the end is not read at all */
     for (int64_t b = 0; b < nb; b += 4) {
-        const float *k0 = kt + b * bs;
+        const int64_t k0 = b * bs;
         __mmask16 m[4];
         for (int j = 0; j < 4; j++) m[j] = b + j < nb ? tail_mask(n - (b + j) * 16) : 0;
         __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
         for (int64_t i = 0; i < hd; i++) {
             __m512 qi = _mm512_set1_ps(q[i]);
-            s0 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[0], k0 + i * 16), s0);
-            s1 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[1], k0 + bs + i * 16), s1);
-            s2 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[2], k0 + 2 * bs + i * 16), s2);
-            s3 = _mm512_fmadd_ps(qi, _mm512_maskz_loadu_ps(m[3], k0 + 3 * bs + i * 16), s3);
+            s0 = _mm512_fmadd_ps(qi, kv_ld(kt, k0 + i * 16, kh, m[0]), s0);
+            s1 = _mm512_fmadd_ps(qi, kv_ld(kt, k0 + bs + i * 16, kh, m[1]), s1);
+            s2 = _mm512_fmadd_ps(qi, kv_ld(kt, k0 + 2 * bs + i * 16, kh, m[2]), s2);
+            s3 = _mm512_fmadd_ps(qi, kv_ld(kt, k0 + 3 * bs + i * 16, kh, m[3]), s3);
         }
         __m512 sv[4] = {_mm512_mul_ps(s0, vscale), _mm512_mul_ps(s1, vscale), _mm512_mul_ps(s2, vscale),
                         _mm512_mul_ps(s3, vscale)};
@@ -161,17 +174,17 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
     int64_t i0 = 0;
     for (; i0 + 128 <= hd; i0 += 128) {
         __m512 o0 = _mm512_setzero_ps(), o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0;
-        const float *vt = v + i0;
+        int64_t vt = i0;
         for (int64_t t = 0; t < n; t++, vt += hd) {
             __m512 p = _mm512_set1_ps(scores[t]);
-            o0 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt), o0);
-            o1 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 16), o1);
-            o2 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 32), o2);
-            o3 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 48), o3);
-            o4 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 64), o4);
-            o5 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 80), o5);
-            o6 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 96), o6);
-            o7 = _mm512_fmadd_ps(p, _mm512_loadu_ps(vt + 112), o7);
+            o0 = _mm512_fmadd_ps(p, kv_ld16(v, vt, vh), o0);
+            o1 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 16, vh), o1);
+            o2 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 32, vh), o2);
+            o3 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 48, vh), o3);
+            o4 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 64, vh), o4);
+            o5 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 80, vh), o5);
+            o6 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 96, vh), o6);
+            o7 = _mm512_fmadd_ps(p, kv_ld16(v, vt + 112, vh), o7);
         }
         _mm512_storeu_ps(out + i0, o0);
         _mm512_storeu_ps(out + i0 + 16, o1);
@@ -185,9 +198,18 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
     for (; i0 < hd; i0 += 16) {
         const __mmask16 m = tail_mask(hd - i0);
         __m512 o0 = _mm512_setzero_ps();
-        for (int64_t t = 0; t < n; t++)
-            o0 = _mm512_fmadd_ps(_mm512_set1_ps(scores[t]), _mm512_maskz_loadu_ps(m, v + t * hd + i0), o0);
+        for (int64_t t = 0; t < n; t++) o0 = _mm512_fmadd_ps(_mm512_set1_ps(scores[t]), kv_ld(v, t * hd + i0, vh, m), o0);
         _mm512_mask_storeu_ps(out + i0, m, o0);
+    }
+}
+
+void nn_attend_avx512(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t hd,
+                      float scale, float *scores) {
+    switch (kv16 & 3) { /* one specialized body per cache type */
+    case 0: attend_body(out, q, kt, v, 0, 0, n, hd, scale, scores); break;
+    case NN_K16: attend_body(out, q, kt, v, 1, 0, n, hd, scale, scores); break;
+    case NN_V16: attend_body(out, q, kt, v, 0, 1, n, hd, scale, scores); break;
+    default: attend_body(out, q, kt, v, 1, 1, n, hd, scale, scores); break;
     }
 }
 
@@ -195,19 +217,18 @@ void nn_attend_avx512(float *out, const float *q, const float *kt, const float *
  * nn_attend_group_avx512: 2 blocks of 16 keys x G queries at a time (2G
  * independent chains), each key block loaded once for the G queries.
  * scores row g at scores + g * ld; vmax[g] their lane-wise maxima. */
-static inline __attribute__((always_inline)) void group_scores(const int G, const float *q, const float *kt, int64_t n,
-                                                              int64_t hd, float scale, float *scores, int64_t ld,
-                                                              __m512 *vmax) {
+AT_INLINE void group_scores(const int G, const float *q, const void *kt, const int kh, int64_t n, int64_t hd,
+                            float scale, float *scores, int64_t ld, __m512 *vmax) {
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
     const __m512 vscale = _mm512_set1_ps(scale);
     for (int g = 0; g < G; g++) vmax[g] = _mm512_set1_ps(-INFINITY);
     for (int64_t b = 0; b < nb; b += 2) {
-        const float *k0 = kt + b * bs;
+        const int64_t k0 = b * bs;
         const __mmask16 m0 = tail_mask(n - b * 16), m1 = b + 1 < nb ? tail_mask(n - b * 16 - 16) : 0;
         __m512 s[4][2];
         for (int g = 0; g < G; g++) s[g][0] = s[g][1] = _mm512_setzero_ps();
         for (int64_t i = 0; i < hd; i++) {
-            __m512 ka = _mm512_maskz_loadu_ps(m0, k0 + i * 16), kb = _mm512_maskz_loadu_ps(m1, k0 + bs + i * 16);
+            __m512 ka = kv_ld(kt, k0 + i * 16, kh, m0), kb = kv_ld(kt, k0 + bs + i * 16, kh, m1);
             for (int g = 0; g < G; g++) {
                 __m512 qi = _mm512_set1_ps(q[g * hd + i]);
                 s[g][0] = _mm512_fmadd_ps(qi, ka, s[g][0]);
@@ -229,18 +250,18 @@ static inline __attribute__((always_inline)) void group_scores(const int G, cons
 /* out [G][hd] = sum_t p[g][t] v_t for G (1..4) probability rows at p + g * ld:
  * one FMA chain over t per output, 64 outputs x G queries at a time, each
  * value vector loaded once for the G queries. */
-static inline __attribute__((always_inline)) void group_values(const int G, float *out, const float *p, int64_t ld,
-                                                              const float *v, int64_t n, int64_t hd) {
+AT_INLINE void group_values(const int G, float *out, const float *p, int64_t ld, const void *v, const int vh,
+                            int64_t n, int64_t hd) {
     for (int64_t i0 = 0; i0 < hd; i0 += 64) {
         __mmask16 m[4];
         for (int j = 0; j < 4; j++) m[j] = hd - i0 - 16 * j > 0 ? tail_mask(hd - i0 - 16 * j) : 0;
         __m512 o[4][4];
         for (int g = 0; g < G; g++)
             for (int j = 0; j < 4; j++) o[g][j] = _mm512_setzero_ps();
-        const float *vt = v + i0;
+        int64_t vt = i0;
         for (int64_t t = 0; t < n; t++, vt += hd) {
-            __m512 v0 = _mm512_maskz_loadu_ps(m[0], vt), v1 = _mm512_maskz_loadu_ps(m[1], vt + 16);
-            __m512 v2 = _mm512_maskz_loadu_ps(m[2], vt + 32), v3 = _mm512_maskz_loadu_ps(m[3], vt + 48);
+            __m512 v0 = kv_ld(v, vt, vh, m[0]), v1 = kv_ld(v, vt + 16, vh, m[1]);
+            __m512 v2 = kv_ld(v, vt + 32, vh, m[2]), v3 = kv_ld(v, vt + 48, vh, m[3]);
             for (int g = 0; g < G; g++) {
                 __m512 pg = _mm512_set1_ps(p[g * ld + t]);
                 o[g][0] = _mm512_fmadd_ps(pg, v0, o[g][0]);
@@ -254,25 +275,42 @@ static inline __attribute__((always_inline)) void group_values(const int G, floa
     }
 }
 
-static void attend_group4(const int G, float *out, const float *q, const float *kt, const float *v, int64_t n,
-                          int64_t hd, float scale, float *scores) {
+AT_INLINE void attend_group4(const int G, float *out, const float *q, const void *kt, const void *v, const int kh,
+                             const int vh, int64_t n, int64_t hd, float scale, float *scores) {
     const int64_t ld = (n + 15) / 16 * 16;
     __m512 vmax[4];
-    group_scores(G, q, kt, n, hd, scale, scores, ld, vmax);
+    group_scores(G, q, kt, kh, n, hd, scale, scores, ld, vmax);
     for (int g = 0; g < G; g++) softmax_scores(scores + g * ld, n, vmax[g]);
-    group_values(G, out, scores, ld, v, n, hd);
+    group_values(G, out, scores, ld, v, vh, n, hd);
 }
 
-void nn_attend_group_avx512(float *out, const float *q, int64_t G, const float *kt, const float *v, int64_t n,
-                            int64_t hd, float scale, float *scores) {
+/* One out-of-line body per cache type; the group size is a switch inside. */
+AT_INLINE void attend_group_t(float *out, const float *q, int64_t G, const void *kt, const void *v, const int kh,
+                              const int vh, int64_t n, int64_t hd, float scale, float *scores) {
     for (int64_t g = 0; g < G; g += 4) {
         switch (G - g < 4 ? (int)(G - g) : 4) { /* one specialized body per group size */
-        case 1: attend_group4(1, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
-        case 2: attend_group4(2, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
-        case 3: attend_group4(3, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
-        default: attend_group4(4, out + g * hd, q + g * hd, kt, v, n, hd, scale, scores); break;
+        case 1: attend_group4(1, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 2: attend_group4(2, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 3: attend_group4(3, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        default: attend_group4(4, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
         }
     }
+}
+static void attend_group_ff(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 0, 0, n, hd, sc, s); }
+static void attend_group_hf(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 1, 0, n, hd, sc, s); }
+static void attend_group_fh(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 0, 1, n, hd, sc, s); }
+static void attend_group_hh(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 1, 1, n, hd, sc, s); }
+
+void nn_attend_group_avx512(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
+                            int64_t hd, float scale, float *scores) {
+    static void (*const by_type[4])(float *, const float *, int64_t, const void *, const void *, int64_t, int64_t,
+                                    float, float *) = {attend_group_ff, attend_group_hf, attend_group_fh,
+                                                       attend_group_hh};
+    by_type[kv16 & 3](out, q, G, kt, v, n, hd, scale, scores);
 }
 
 #else
