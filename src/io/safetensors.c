@@ -341,6 +341,7 @@ static trit_status parse_header(st_file *f, trit_error *err) {
             break;
         }
         t->data = data + rg[f->n].begin;
+        t->file_offset = (uint64_t)(t->data - f->map);
         rg[f->n].idx = f->n;
         f->n++;
     }

@@ -30,6 +30,7 @@ typedef struct {
     const uint8_t *data;    /* points into the mapping                      */
     size_t nbytes;
     const char *file;       /* path of the file holding it                  */
+    uint64_t file_offset;   /* byte offset of data in that file             */
 } st_tensor;
 
 typedef struct st_file st_file;

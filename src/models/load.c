@@ -4,6 +4,7 @@
  * against the config before use; float weights are checked for NaN/Inf and
  * packed ternary weights for the invalid code 3.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -255,6 +256,7 @@ trit_model_params trit_model_default_params(void) {
 
 void trit_model_free(trit_model *m) {
     if (!m) return;
+    if (m->embed_fd >= 0) close(m->embed_fd);
     if (m->layers) {
         for (int64_t i = 0; i < m->cfg.n_layers; i++) {
             trit_layer *l = &m->layers[i];
@@ -404,6 +406,10 @@ static trit_status head_quantize(trit_model *m, trit_hq_fmt fmt, const st_tensor
     }
     m->weight_bytes += (int64_t)bytes - (int64_t)(N * K) * (h->d.dtype == ST_F32 ? 4 : 2); /* head read per token */
     m->embed_drop = m->cfg.tied; /* the stored table now serves only lookups */
+    if (m->embed_drop) {
+        m->embed_fd = open(t->file, O_RDONLY | O_CLOEXEC); /* -1: lookups fall back to the mapping */
+        m->embed_offset = t->file_offset;
+    }
     h->kind = LIN_HQ;
     h->hq = (trit_hmat){fmt, N, K, buf};
     h->hq_owned = buf;
@@ -418,6 +424,7 @@ trit_status trit_model_load(const char *dir, const trit_model_params *params, tr
     if (!dir) return trit_fail(err, TRIT_ERR_ARG, "no model directory given");
     trit_model *m = calloc(1, sizeof *m);
     if (!m) return trit_fail(err, TRIT_ERR_NOMEM, "out of memory");
+    m->embed_fd = -1;
     m->params = params ? *params : trit_model_default_params();
     m->dir = strdup(dir);
     trit_status st = trit_config_load(dir, &m->cfg, err);
@@ -515,10 +522,33 @@ fail:
     return st;
 }
 
-/* See model.h. The kernel maps a whole page-cache folio (often hundreds of
- * KB) on a fault, so without the madvise every lookup of a new region would
- * add that much to the resident set, until the whole table is mapped. */
+/* See model.h. Reading the mapped table would map a whole page-cache folio
+ * (hundreds of KB, up to 2 MiB) per new region touched, growing the resident
+ * set until the whole table is mapped; so the row is read with pread into
+ * out (2-byte values into its upper half, then widened in place, front to
+ * back: element k is read before out[k] overwrites anything unread). If
+ * that fails, the mapped row is used and its pages are unmapped again. */
 void trit_model_embed_row(const trit_model *m, int32_t tok, float *out) {
+    if (m->embed_drop && m->embed_fd >= 0) {
+        const int64_t K = m->embed.K;
+        const size_t es = m->embed.dtype == ST_F32 ? 4 : 2, row = (size_t)K * es;
+        void *dst = es == 4 ? (void *)out : (void *)((uint16_t *)out + K);
+        if (pread(m->embed_fd, dst, row, (off_t)(m->embed_offset + (uint64_t)tok * row)) == (ssize_t)row) {
+            if (es == 2) {
+                const uint16_t *raw = dst;
+                for (int64_t k = 0; k < K; k++) {
+                    const uint16_t h = raw[k];
+                    if (m->embed.dtype == ST_BF16) {
+                        const uint32_t u = (uint32_t)h << 16;
+                        memcpy(&out[k], &u, 4);
+                    } else {
+                        out[k] = trit_fp16_to_f32(h);
+                    }
+                }
+            }
+            return;
+        }
+    }
     trit_dmat_row(&m->embed, tok, out);
     if (!m->embed_drop) return;
     const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);

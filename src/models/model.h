@@ -77,8 +77,11 @@ struct trit_model {
     trit_config cfg;
     st_set *st;
     trit_dmat embed;       /* [vocab][dim], in place                      */
-    int embed_drop;        /* 1: unmap embedding pages after each lookup (tied
-                              head quantized: the table serves only lookups) */
+    int embed_drop;        /* 1: the table serves only lookups (tied head
+                              quantized): rows are read with pread (embed_fd)
+                              or, failing that, unmapped after each lookup  */
+    int embed_fd;          /* the embedding's file, open for reading, or -1 */
+    uint64_t embed_offset; /* the table's byte offset in that file          */
     trit_linear lm_head;   /* dense; may alias embed                      */
     float *final_norm;     /* [dim]                                       */
     trit_layer *layers;
@@ -110,8 +113,9 @@ trit_status trit_linear_to_binary(trit_model *m, trit_linear *lin, const st_tens
  * has no packed linear at all (e.g. master weights, a dense model). */
 trit_status trit_model_check_binary(const trit_model *m, trit_error *err);
 
-/* Token tok's embedding row into out[dim] (f32). With embed_drop, the pages
- * read are unmapped again, so lookups do not grow the resident set. */
+/* Token tok's embedding row into out[dim] (f32). With embed_drop, the row is
+ * read from the file (or its pages unmapped again), so lookups do not grow
+ * the resident set. */
 void trit_model_embed_row(const trit_model *m, int32_t tok, float *out);
 
 /* Computes the rotary inverse frequencies [head_dim/2] as transformers does
