@@ -163,6 +163,58 @@ TP_INLINE void i2_store4(__m128i S, int32_t xsum, float denom, float *y, int64_t
     _mm_mask_storeu_ps(y, (__mmask8)(n >= 4 ? 0xf : (1u << n) - 1), f);
 }
 
+/* Four tokens (x, row stride K) x one quad (codes at c): the outputs of
+ * rows r .. r+3 (those < N: n = N - r) for the 4 tokens, y + t * ldy.
+ * As i2_tile (T = 4) + i2_store4, but the 16 accumulators are reduced by
+ * one 16-lane tree (lane 4t + g: A_g of token t) and the output arithmetic
+ * runs on all 16 lanes at once: the per-tile epilogue costs a third of 4
+ * separate ones (GEMM 2560 x 6912 x 128 on one thread: ~2% faster, 390
+ * GMAC/s against a measured vpdpbusd peak of ~420). Same integer sums and
+ * the same float expression per output: identical bits. */
+static void i2_tile4_store(const uint8_t *c, const int8_t *x, int64_t K, int64_t nch, const int32_t *xsum,
+                           const float *xs, float wdiv, float *y, int64_t ldy, int64_t n) {
+    __m512i acc[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) acc[i] = _mm512_setzero_si512();
+    const int64_t nfull = K / 64;
+    for (int64_t kc = 0; kc < nch; kc++) {
+        const __m512i b = _mm512_load_si512(c + kc * 256);
+        const __m512i p0 = _mm512_and_si512(b, _mm512_set1_epi8(0x03));
+        const __m512i p1 = _mm512_and_si512(b, _mm512_set1_epi8(0x0f));
+        const __m512i p2 = _mm512_and_si512(b, _mm512_set1_epi8(0x3f));
+        __m512i xv[4];
+        if (kc < nfull) {
+#pragma GCC unroll 4
+            for (int t = 0; t < 4; t++) xv[t] = _mm512_loadu_si512(x + t * K + kc * 64);
+        } else {
+            for (int t = 0; t < 4; t++) xv[t] = load_x(x + t * K, kc * 64, K);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; t++) {
+            acc[4 * t + 0] = dpbusd(acc[4 * t + 0], p0, xv[t]);
+            acc[4 * t + 1] = dpbusd(acc[4 * t + 1], p1, xv[t]);
+            acc[4 * t + 2] = dpbusd(acc[4 * t + 2], p2, xv[t]);
+            acc[4 * t + 3] = dpbusd(acc[4 * t + 3], b, xv[t]);
+        }
+    }
+    const __m512i S = hsum16(acc);
+    __m512i D = _mm512_sub_epi32(S, _mm512_bslli_epi128(S, 4));
+    D = _mm512_srav_epi32(D, _mm512_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6, 0, 2, 4, 6));
+    const __m128i xs4 = _mm_loadu_si128((const __m128i *)xsum);
+    const __m512i xsv = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                                 _mm512_castsi128_si512(xs4));
+    D = _mm512_sub_epi32(D, xsv);
+    const __m128 den4 = _mm_mul_ps(_mm_loadu_ps(xs), _mm_set1_ps(wdiv));
+    const __m512 den = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+                                             _mm512_castps128_ps512(den4));
+    const __m512 f = _mm512_div_ps(_mm512_cvtepi32_ps(D), den);
+    const __mmask8 mk = (__mmask8)(n >= 4 ? 0xf : (1u << n) - 1);
+    _mm_mask_storeu_ps(y, mk, _mm512_castps512_ps128(f));
+    _mm_mask_storeu_ps(y + ldy, mk, _mm512_extractf32x4_ps(f, 1));
+    _mm_mask_storeu_ps(y + 2 * ldy, mk, _mm512_extractf32x4_ps(f, 2));
+    _mm_mask_storeu_ps(y + 3 * ldy, mk, _mm512_extractf32x4_ps(f, 3));
+}
+
 /* Token block of the GEMM and bytes of codes per cache block. */
 enum { I2_TB = 4, I2_CODE_BLOCK = 256 * 1024 };
 
@@ -182,6 +234,11 @@ static void i2_gemm(const trit_tpk *w, const uint8_t *bands, int64_t b0, int64_t
                 for (int j = 0; j < 4; j++) {
                     const int64_t r = 16 * b + 4 * j;
                     if (r >= w->N) break;
+                    if (T == 4) {
+                        i2_tile4_store(bands + (b - b0) * w->band_bytes + 64 * j, xq + m * K, K, nch, xsum + m, xs + m,
+                                       wdiv, y + m * ldy + r, ldy, w->N - r);
+                        continue;
+                    }
                     __m128i S[I2_TB];
                     by_t[T](bands + (b - b0) * w->band_bytes + 64 * j, xq + m * K, K, nch, S);
                     for (int t = 0; t < T; t++)
