@@ -191,11 +191,12 @@ static void run_linear_units(trit_ctx *c, const trit_linear *lin, const lin_inpu
     }
 }
 
-/* Smallest chunk, in weight bytes: one token (decode) streams the weights,
- * several tokens reuse each code block from L2 (the kernels block by
- * 256 KiB), so their chunks are larger. */
+/* Smallest chunk, in weight bytes: one token (decode) streams the weights;
+ * several tokens reuse each chunk's codes from L2 for every token block, so
+ * their chunks are larger (64 KiB: small enough that the last chunk of a
+ * job, which one thread runs while the other may wait, stays short). */
 #define CHUNK_MIN_BYTES (16 * 1024)
-#define CHUNK_MIN_BYTES_GEMM (256 * 1024)
+#define CHUNK_MIN_BYTES_GEMM (64 * 1024)
 
 /* Runs this thread's chunks of the job's linears (guided self-scheduling):
  * the threads take chunks from one shared counter over the units of all the
