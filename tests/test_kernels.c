@@ -37,12 +37,31 @@ static uint8_t *random_tmat(int64_t N, int64_t K, int8_t *w, trit_tmat *t) {
     return codes;
 }
 
+/* Kernel tables to test: scalar and every table this CPU runs, up to
+ * $TRIT_ISA's level (both AVX2 variants where the CPU has AVX-VNNI). */
+static int n_tables(const trit_kernels **kt) {
+    static const char *const names[] = {"scalar", "avx2", "avx2-vnni", "avx512", "neon", "neon_dotprod"};
+    static const trit_isa level[] = {TRIT_ISA_SCALAR, TRIT_ISA_AVX2, TRIT_ISA_AVX2, TRIT_ISA_AVX512, TRIT_ISA_NEON,
+                                     TRIT_ISA_NEON_DOTPROD};
+    int n = 0;
+    const trit_isa best = trit_cpu_isa();
+    for (int i = 0; i < 6; i++) {
+        const trit_kernels *k = trit_kernels_named(names[i]);
+        int allowed = level[i] == TRIT_ISA_SCALAR || level[i] == best ||
+                      (level[i] == TRIT_ISA_AVX2 && best == TRIT_ISA_AVX512) ||
+                      (level[i] == TRIT_ISA_NEON && best == TRIT_ISA_NEON_DOTPROD);
+        if (k && allowed) kt[n++] = k;
+    }
+    return n;
+}
+
 static void test_tmatmul_all_levels_match_naive(void) {
     const int64_t shapes[][3] = {{4, 1, 1}, {4, 7, 1}, {8, 33, 3}, {12, 64, 2}, {20, 100, 5}, {36, 255, 1},
                                  {16, 256, 4}, {44, 129, 7}, {128, 513, 2}, {4, 1000, 1}, {6, 17, 2}};
-    for (int isa = 0; isa <= TRIT_ISA_NEON_DOTPROD; isa++) {
-        if (isa > (int)trit_cpu_isa() && !(isa == TRIT_ISA_SCALAR)) continue;
-        const trit_kernels *kt = trit_kernels_for((trit_isa)isa);
+    const trit_kernels *tables[6];
+    const int nt = n_tables(tables);
+    for (int ti = 0; ti < nt; ti++) {
+        const trit_kernels *kt = tables[ti];
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
             int64_t N = shapes[s][0], K = shapes[s][1], M = shapes[s][2];
             int8_t *w = malloc((size_t)(N * K));
@@ -119,17 +138,7 @@ static void test_dmatmul_dtypes(void) {
     }
 }
 
-/* Levels to test: scalar and every level up to the CPU's (or $TRIT_ISA's). */
-static int n_levels(trit_isa *lv) {
-    int n = 0;
-    trit_isa best = trit_cpu_isa();
-    lv[n++] = TRIT_ISA_SCALAR;
-    if (best == TRIT_ISA_AVX2 || best == TRIT_ISA_AVX512) lv[n++] = TRIT_ISA_AVX2;
-    if (best == TRIT_ISA_AVX512) lv[n++] = TRIT_ISA_AVX512;
-    if (best == TRIT_ISA_NEON || best == TRIT_ISA_NEON_DOTPROD) lv[n++] = TRIT_ISA_NEON;
-    if (best == TRIT_ISA_NEON_DOTPROD) lv[n++] = TRIT_ISA_NEON_DOTPROD;
-    return n;
-}
+
 
 /* Random int8 activations [M x K] over the full range (-128 included), their
  * sums, and scales. */
@@ -188,8 +197,8 @@ static int check_trange(const trit_kernels *kt, const trit_tmat *t, float wdiv, 
 static void test_tmatmul_odd_shapes(void) {
     const int64_t Ks[] = {1, 31, 32, 33, 63, 64, 65, 127, 255, 256, 257, 1000, 2560, 6912};
     const int64_t Ns[] = {4, 5, 6, 7, 8, 12, 13, 20, 44, 128, 131};
-    trit_isa lv[4];
-    const int nl = n_levels(lv);
+    const trit_kernels *lv[6];
+    const int nl = n_tables(lv);
     int bad = 0;
     for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
         for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++) {
@@ -208,7 +217,7 @@ static void test_tmatmul_odd_shapes(void) {
                 const int64_t Q = t.Q;
                 const int64_t cuts[][2] = {{0, Q}, {0, 1}, {1, Q}, {Q / 3, Q - Q / 3}, {Q - 1, Q}, {1, Q - 1}};
                 for (int l = 0; l < nl; l++) {
-                    const trit_kernels *kt = trit_kernels_for(lv[l]);
+                    const trit_kernels *kt = lv[l];
                     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
                         if (cuts[c][0] >= cuts[c][1]) continue;
                         /* every range with ldy = N; the full range also with a padded stride */
@@ -228,8 +237,8 @@ static void test_tmatmul_odd_shapes(void) {
  * NEON dotprod kernel's scaled planes (2^18) and just past it (plain NEON
  * fallback); and random codes with saturating activations at K = 6912. */
 static void test_tmatmul_extremes(void) {
-    trit_isa lv[4];
-    const int nl = n_levels(lv);
+    const trit_kernels *lv[6];
+    const int nl = n_tables(lv);
     const int64_t Ks[] = {6912, 65536, 65537, 262144, 262145};
     const int64_t N = 8, M = 3;
     for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
@@ -260,7 +269,7 @@ static void test_tmatmul_extremes(void) {
             naive_tmatmul(w, N, K, xq, xs, M, 2.0f, want);
             int bad = 0;
             for (int l = 0; l < nl; l++) {
-                const trit_kernels *kt = trit_kernels_for(lv[l]);
+                const trit_kernels *kt = lv[l];
                 for (int64_t Mi = 1; Mi <= M; Mi += 2)
                     bad += check_trange(kt, &t, 2.0f, xq, xs, xsum, Mi, N, 0, t.Q, want, y);
             }
@@ -280,8 +289,8 @@ static void test_dmatmul_odd_shapes(void) {
     const int64_t shapes[][2] = {{13, 1},  {13, 7},   {13, 15},  {13, 16},   {13, 17},   {13, 31},   {13, 33},
                                  {13, 64}, {13, 100}, {13, 257}, {13, 2560}, {13, 4100}, {70, 2560}, {70, 4100}};
     const int64_t Mmax = 9;
-    trit_isa lv[4];
-    const int nl = n_levels(lv);
+    const trit_kernels *lv[6];
+    const int nl = n_tables(lv);
     int bad = 0;
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
         const int64_t N = shapes[si][0], K = shapes[si][1], ldy = N + 2;
@@ -313,7 +322,7 @@ static void test_dmatmul_odd_shapes(void) {
             }
             const int64_t cuts[][2] = {{0, N}, {1, N - 1}, {5, 6}, {3, N - 2}};
             for (int l = 0; l < nl; l++) {
-                const trit_kernels *kt = trit_kernels_for(lv[l]);
+                const trit_kernels *kt = lv[l];
                 for (int64_t M = 1; M <= Mmax; M++)
                     for (size_t c = 0; c < sizeof cuts / sizeof cuts[0]; c++) {
                         const int64_t n0 = cuts[c][0], n1 = cuts[c][1];
@@ -348,14 +357,16 @@ static void test_dispatch(void) {
     CHECK(k == trit_kernels_for(trit_cpu_isa()), "get != for(cpu)");
     CHECK(!strcmp(trit_kernels_for(TRIT_ISA_SCALAR)->name, "scalar"), "scalar table");
 #if defined(__x86_64__)
-    CHECK(!strcmp(trit_kernels_for(TRIT_ISA_AVX2)->name, "avx2"), "avx2 table");
+    CHECK(!strcmp(trit_kernels_for(TRIT_ISA_AVX2)->name, trit_cpu_has_avxvnni() ? "avx2-vnni" : "avx2"), "avx2 table");
+    CHECK(trit_kernels_named("nonsense") == NULL && trit_kernels_named("scalar") == trit_kernels_for(TRIT_ISA_SCALAR),
+          "named tables");
     CHECK(!strcmp(trit_kernels_for(TRIT_ISA_AVX512)->name, "avx512"), "avx512 table");
 #elif defined(__aarch64__)
     CHECK(!strcmp(trit_kernels_for(TRIT_ISA_NEON)->name, "neon"), "neon table");
     CHECK(!strcmp(trit_kernels_for(TRIT_ISA_NEON_DOTPROD)->name, "neon_dotprod"), "neon_dotprod table");
 #endif
-    CHECK(!strcmp(k->name, trit_isa_str(trit_cpu_isa())) || !strcmp(k->name, "scalar"), "table %s for level %s",
-          k->name, trit_isa_str(trit_cpu_isa()));
+    CHECK(!strncmp(k->name, trit_isa_str(trit_cpu_isa()), strlen(trit_isa_str(trit_cpu_isa()))) ||
+              !strcmp(k->name, "scalar"), "table %s for level %s", k->name, trit_isa_str(trit_cpu_isa()));
 }
 
 /* transformers: scale = 127 / max(max|x|, 1e-5); q = clamp(round(x*scale)). */

@@ -95,6 +95,7 @@ typedef enum {
 
 /* Best level the CPU supports, lowered by $TRIT_ISA if set. */
 trit_isa trit_cpu_isa(void);
+trit_isa trit_cpu_isa_detected(void); /* the same, without $TRIT_ISA */
 const char *trit_isa_str(trit_isa isa);
 /* 1 if the CPU has AVX-VNNI (256-bit VEX vpdpbusd), else 0. */
 int trit_cpu_has_avxvnni(void);

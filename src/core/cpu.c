@@ -87,13 +87,19 @@ trit_isa trit_cpu_isa(void) {
     return best;
 }
 
+/* Best supported level, whatever $TRIT_ISA says. */
+trit_isa trit_cpu_isa_detected(void) { return detect(); }
+
 const char *trit_isa_name(void) { return trit_isa_str(trit_cpu_isa()); }
 
 /* Does the CPU have AVX-VNNI (the VEX-encoded 256-bit vpdpbusd: CPUID leaf 7
  * subleaf 1, EAX bit 4) with the AVX state enabled by the OS? $TRIT_ISA does
- * not affect it; callers use it only below an AVX2 level. */
+ * not affect it (callers use it only at the AVX2 level); $TRIT_NO_AVXVNNI
+ * (set, not "0") turns it off, to measure the plain AVX2 kernels. */
 int trit_cpu_has_avxvnni(void) {
 #if defined(__x86_64__) || defined(__i386__)
+    const char *off = getenv("TRIT_NO_AVXVNNI");
+    if (off && *off && strcmp(off, "0") != 0) return 0;
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d) || !((c >> 27) & 1)) return 0;
     if ((read_xcr0() & 6) != 6) return 0;

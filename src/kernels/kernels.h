@@ -45,8 +45,13 @@ typedef struct {
     trit_bmatmul_fn bmatmul;
 } trit_kernels;
 
-/* The table for a given level (falls back to scalar where a level lacks a kernel). */
+/* The table for a given level (falls back to scalar where a level lacks a
+ * kernel). The AVX2 level's table is "avx2-vnni" on CPUs with AVX-VNNI. */
 const trit_kernels *trit_kernels_for(trit_isa isa);
+/* Every table this CPU can run, by name ("scalar", "avx2", "avx2-vnni",
+ * "avx512", "neon", "neon_dotprod"); NULL when the CPU or the build lacks it
+ * (tests use it to reach a table the dispatcher would not pick). */
+const trit_kernels *trit_kernels_named(const char *name);
 /* The table for trit_cpu_isa(). */
 const trit_kernels *trit_kernels_get(void);
 
@@ -68,6 +73,9 @@ void trit_tmatmul_avx512(const trit_tmat *w, float wdiv, const int8_t *xq, const
                          const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
 void trit_dmatmul_avx512(const trit_dmat *w, const float *x, int64_t M, float *y, int64_t ldy,
                          int64_t n0, int64_t n1);
+/* kernels_avxvnni.c: AVX2 + AVX-VNNI; call only when trit_cpu_has_avxvnni(). */
+void trit_tmatmul_avxvnni(const trit_tmat *w, float wdiv, const int8_t *xq, const float *xs,
+                          const int32_t *xsum, int64_t M, float *y, int64_t ldy, int64_t q0, int64_t q1);
 #endif
 
 #if defined(__aarch64__)
