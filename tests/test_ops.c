@@ -257,78 +257,6 @@ static void test_attend_levels(void) {
         }
 }
 
-/* A row split into segments (nn_attend_part per segment, nn_attend_merge)
- * matches a double-precision softmax, every level's partials equal the
- * scalar ones bit for bit, and one segment merged equals nn_attend's output
- * up to rounding; float and f16 caches. */
-static void test_attend_split(void) {
-    const nn_kernels *k[3];
-    int nk = levels(k);
-    const int64_t hds[] = {8, 40, 64, 128};
-    const int64_t ns[] = {1, 17, 64, 300, 1000};
-    const int64_t segs[] = {16, 64, 256};
-    for (int kv16 = 0; kv16 < 4; kv16 += 3)
-    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
-        for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
-            for (size_t si = 0; si < sizeof segs / sizeof segs[0]; si++) {
-                const int64_t hd = hds[hi], n = ns[ni], L = segs[si], n16 = (n + 15) / 16 * 16, G = 3;
-                const int64_t S = (n + L - 1) / L;
-                const int h = kv16 != 0;
-                float *q = malloc((size_t)(G * hd) * 4), *kt = malloc((size_t)(n16 * hd) * 4), *v = malloc((size_t)(n * hd) * 4);
-                uint16_t *kt16 = malloc((size_t)(n16 * hd) * 2), *v16 = malloc((size_t)(n * hd) * 2);
-                float *o = malloc((size_t)(S * G * hd) * 4), *mz = malloc((size_t)(S * G * 2) * 4);
-                float *o2 = malloc((size_t)(S * G * hd) * 4), *mz2 = malloc((size_t)(S * G * 2) * 4);
-                float *out = malloc((size_t)(G * hd) * 4), *sc = malloc((size_t)(G * ((L + 15) / 16 * 16)) * 4);
-                for (int64_t i = 0; i < G * hd; i++) q[i] = rndf() * 2;
-                for (int64_t t = 0; t < n; t++)
-                    for (int64_t i = 0; i < hd; i++) {
-                        float kx = rndf() * 2, vx = rndf();
-                        if (h) kx = nn_h2f(nn_f2h(kx)), vx = nn_h2f(nn_f2h(vx));
-                        kt[nn_kt_index(t, i, hd)] = kx;
-                        kt16[nn_kt_index(t, i, hd)] = nn_f2h(kx);
-                        v[t * hd + i] = vx;
-                        v16[t * hd + i] = nn_f2h(vx);
-                    }
-                const void *K = h ? (const void *)kt16 : kt, *V = h ? (const void *)v16 : v;
-                const float scale = 1.0f / sqrtf((float)hd);
-                for (int64_t sg = 0; sg < S; sg++) {
-                    const int64_t t0 = sg * L, len = n - t0 < L ? n - t0 : L;
-                    nn_attend_part(o + sg * G * hd, mz + sg * G * 2, q, G, nn_kv_at(K, t0 * hd, h), nn_kv_at(V, t0 * hd, h),
-                                   kv16, len, hd, scale, sc);
-                    for (int l = 0; l < nk; l++) {
-                        k[l]->attend_part(o2 + sg * G * hd, mz2 + sg * G * 2, q, G, nn_kv_at(K, t0 * hd, h),
-                                          nn_kv_at(V, t0 * hd, h), kv16, len, hd, scale, sc);
-                        CHECK(same_bits(o + sg * G * hd, o2 + sg * G * hd, G * hd) && same_bits(mz + sg * G * 2, mz2 + sg * G * 2, G * 2),
-                              "%s attend_part kv16=%d n=%lld hd=%lld L=%lld seg %lld", k[l]->name, kv16, (long long)n,
-                              (long long)hd, (long long)L, (long long)sg);
-                    }
-                }
-                nn_attend_merge(out, o, mz, S, G, hd);
-                for (int64_t g = 0; g < G; g++) {
-                    double mx = -INFINITY, z = 0;
-                    double *p = malloc((size_t)n * sizeof(double));
-                    for (int64_t t = 0; t < n; t++) {
-                        double sdot = 0;
-                        for (int64_t i = 0; i < hd; i++) sdot += (double)q[g * hd + i] * kt[nn_kt_index(t, i, hd)];
-                        p[t] = sdot * scale;
-                        mx = p[t] > mx ? p[t] : mx;
-                    }
-                    for (int64_t t = 0; t < n; t++) z += p[t] = exp(p[t] - mx);
-                    double worst = 0;
-                    for (int64_t i = 0; i < hd; i++) {
-                        double want = 0;
-                        for (int64_t t = 0; t < n; t++) want += p[t] / z * v[t * hd + i];
-                        double d = fabs(out[g * hd + i] - want);
-                        worst = d > worst ? d : worst;
-                    }
-                    CHECK(worst <= 2e-6, "split kv16=%d n=%lld hd=%lld L=%lld head %lld: %.3g from the reference", kv16,
-                          (long long)n, (long long)hd, (long long)L, (long long)g, worst);
-                    free(p);
-                }
-                free(q); free(kt); free(v); free(kt16); free(v16); free(o); free(mz); free(o2); free(mz2); free(out); free(sc);
-            }
-}
-
 int main(void) {
     RUN(test_act_quant_bit_exact);
     RUN(test_rmsnorm_levels);
@@ -337,6 +265,5 @@ int main(void) {
     RUN(test_rope_table);
     RUN(test_f16_conversions);
     RUN(test_attend_levels);
-    RUN(test_attend_split);
     return TT_END();
 }

@@ -73,12 +73,6 @@ struct trit_ctx {
     float *tmp;                 /* [B][D]                                   */
     float *rope_cs;             /* RoPE cos/sin per batch token [B][head_dim] */
     float *scores;              /* [n_threads][heads per KV head][n_ctx16]  */
-    /* one token's attention split into segments of positions (ATTN_SEG) */
-    int64_t seg_max;            /* segments of a full context (0: never split) */
-    float *att_part;            /* [KVH][seg_max][G][head_dim] unnormalized  */
-    float *att_mz;              /* [KVH][seg_max][G][2] maxima and sums      */
-    _Atomic int *att_done;      /* [KVH] segments finished this layer       */
-    float *qrot;                /* [n_threads][G][head_dim] roped queries   */
     trit_profile prof;          /* time per forward step (trit.h)           */
     const trit_head_kernels *hkern; /* block-quantized lm_head kernels      */
     trit_hq_act *hxa;           /* its activation blocks [B][D/32], or NULL */
@@ -294,43 +288,6 @@ static void do_rope_store(job *j, int64_t lo, int64_t hi) {
  * head), or (token, head) pairs without grouped-query attention. The threads take tasks one at a time from a
  * shared counter, the last tokens (the longest causal rows) first, so that
  * they finish together. */
-/* One token's attention over a long context is split into segments of
- * ATTN_SEG positions (flash-decoding) from ATTN_SPLIT positions on: one
- * token has only one task per KV head, too few for the threads (and each a
- * single stream from memory). */
-enum { ATTN_SEG = 256, ATTN_SPLIT = 512 };
-
-/* Attention of one token (row m) over n_kv positions, as tasks (KV head,
- * segment): each ropes its query heads into thread scratch, the last
- * segment's task first ropes and stores the new key/value; partials go to
- * c->att_part / att_mz, and the task that finishes a head's last pending
- * segment merges them into c->att (nn_attend_merge). Same numbers for any
- * thread count. */
-static void do_attn_split(job *j, int ith, int64_t m, int64_t n_kv) {
-    trit_ctx *c = j->c;
-    const trit_config *cf = &c->m->cfg;
-    const int64_t hd = cf->head_dim, H = cf->n_heads, HD = H * hd, KVH = cf->n_kv_heads, G = H / KVH;
-    const int64_t S = (n_kv + ATTN_SEG - 1) / ATTN_SEG, n_tasks = KVH * S;
-    const int kh = c->kv16 & NN_K16, vh = c->kv16 & NN_V16;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *scores = c->scores + (int64_t)ith * G * c->n_ctx16, *qs = c->qrot + (int64_t)ith * G * hd;
-    for (int64_t t; (t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < n_tasks;) {
-        const int64_t kvh = t % KVH, sg = t / KVH, t0 = sg * ATTN_SEG, len = n_kv - t0 < ATTN_SEG ? n_kv - t0 : ATTN_SEG;
-        if (sg == S - 1) rope_store_kv(c, j, m, kvh); /* the new position is in the last segment */
-        for (int64_t g = 0; g < G; g++) {
-            memcpy(qs + g * hd, c->q + m * HD + (kvh * G + g) * hd, (size_t)hd * sizeof(float));
-            nn_rope_apply(qs + g * hd, hd, c->rope_cs + m * hd);
-        }
-        const int64_t pi = kvh * c->seg_max + sg;
-        c->nk->attend_part(c->att_part + pi * G * hd, c->att_mz + pi * G * 2, qs, G,
-                           nn_kv_at(k_cache(c, j->layer, kvh), t0 * hd, kh), nn_kv_at(v_cache(c, j->layer, kvh), t0 * hd, vh),
-                           c->kv16, len, hd, scale, scores);
-        if (atomic_fetch_add_explicit(&c->att_done[kvh], 1, memory_order_acq_rel) == S - 1)
-            nn_attend_merge(c->att + m * HD + kvh * G * hd, c->att_part + kvh * c->seg_max * G * hd,
-                            c->att_mz + kvh * c->seg_max * G * 2, S, G, hd);
-    }
-}
-
 static void do_attn(job *j, int ith, int nth) {
     trit_ctx *c = j->c;
     const trit_config *cf = &c->m->cfg;
@@ -340,10 +297,6 @@ static void do_attn(job *j, int ith, int nth) {
     float *scores = c->scores + (int64_t)ith * group * c->n_ctx16;
     const int by_group = group > 1; /* each key and value loaded once per group (measured faster also for one
                                        token: 46 -> 37 us per 2B-4T layer, despite 5 tasks on 2 threads) */
-    if (j->fused_rope && j->p0 + 1 >= ATTN_SPLIT && c->seg_max) {
-        do_attn_split(j, ith, 0, j->p0 + 1);
-        return;
-    }
     const int64_t per_token = by_group ? KVH : H;
     const int64_t n_tasks = j->M * per_token;
     for (int64_t t; (t = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed)) < n_tasks;) {
@@ -459,8 +412,6 @@ static void forward_layers(trit_ctx *c, const int32_t *tokens, int64_t M) {
         prof_step(c, TRIT_PROF_ROPE, &t);
         j.op = JOB_ATTN;
         atomic_store_explicit(&j.next, 0, memory_order_relaxed);
-        for (int64_t h = 0; c->att_done && h < cf->n_kv_heads; h++)
-            atomic_store_explicit(&c->att_done[h], 0, memory_order_relaxed);
         trit_pool_run(c->pool, job_task, &j);
         prof_step(c, TRIT_PROF_ATTN, &t);
         /* bitnet normalizes the attention output; llama feeds it as is */
@@ -527,12 +478,9 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     const int64_t B = c->n_batch, W = c->width, T = trit_pool_size(c->pool), SM = B < SMALL_M ? B : SMALL_M;
     const int64_t G = cf->n_heads / cf->n_kv_heads; /* query heads per KV head */
     /* every piece below, rounded up to 64 bytes */
-    c->seg_max = c->n_ctx >= ATTN_SPLIT ? (c->n_ctx + ATTN_SEG - 1) / ATTN_SEG : 0;
-    const int64_t SG = c->seg_max;
     const int64_t sizes[] = {B * D * 4, B * D * 4, B * W * 4, B * W, B * 4, B * 4, B * HD * 4, B * HD * 4,
                              B * KVD * 4, B * KVD * 4, B * F * 4, B * F * 4, B * cf->head_dim * 4, T * G * c->n_ctx16 * 4,
-                             T * (int64_t)sizeof(lin_input), SG * HD * 4, SG * cf->n_heads * 2 * 4,
-                             cf->n_kv_heads * (int64_t)sizeof(_Atomic int), T * G * cf->head_dim * 4};
+                             T * (int64_t)sizeof(lin_input)};
     size_t need = 0;
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) need += (size_t)(sizes[i] + 63) / 64 * 64;
     need += (size_t)T * (size_t)((SM * W * 4 + 63) / 64 * 64 + (SM * W + 63) / 64 * 64 + 2 * 64);
@@ -560,13 +508,6 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     c->rope_cs = trit_arena_alloc(a, (size_t)(B * cf->head_dim) * 4);
     c->scores = trit_arena_alloc(a, (size_t)(T * G * c->n_ctx16) * 4);
     c->tin = trit_arena_alloc(a, (size_t)T * sizeof(lin_input));
-    if (SG) {
-        c->att_part = trit_arena_alloc(a, (size_t)(SG * HD) * 4);
-        c->att_mz = trit_arena_alloc(a, (size_t)(SG * cf->n_heads * 2) * 4);
-        c->att_done = trit_arena_alloc(a, (size_t)cf->n_kv_heads * sizeof(_Atomic int));
-        c->qrot = trit_arena_alloc(a, (size_t)(T * G * cf->head_dim) * 4);
-        if (!c->att_part || !c->att_mz || !c->att_done || !c->qrot) c->seg_max = 0; /* checked below */
-    }
     for (int64_t t = 0; c->tin && t < T; t++) {
         c->tin[t].xn = trit_arena_alloc(a, (size_t)(SM * W) * 4);
         c->tin[t].xq = trit_arena_alloc(a, (size_t)(SM * W));
@@ -575,7 +516,7 @@ trit_status trit_ctx_new(const trit_model *m, const trit_ctx_params *p, trit_ctx
     }
     c->hkern = trit_head_kernels_get();
     c->hxa = hxa_bytes ? trit_arena_alloc(a, hxa_bytes) : NULL;
-    if (!c->tin || !c->tin[T - 1].xsum || (hxa_bytes && !c->hxa) || (SG && !c->seg_max)) { /* sizing bug: fail loudly rather than corrupt memory */
+    if (!c->tin || !c->tin[T - 1].xsum || (hxa_bytes && !c->hxa)) { /* sizing bug: fail loudly rather than corrupt memory */
         trit_ctx_free(c);
         return trit_fail(err, TRIT_ERR_NOMEM, "internal error: activation arena too small");
     }

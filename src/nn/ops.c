@@ -93,10 +93,8 @@ static inline float kv_at(const void *p, int64_t i, int h) {
     return h ? nn_h2f(((const uint16_t *)p)[i]) : ((const float *)p)[i];
 }
 
-/* nn_attend, or with mz its partial form (nn_attend_part for one head):
- * e_t left unnormalized, max and sum stored in mz[0], mz[1]. */
-static void attend_row(float *out, float *mz, const float *q, const void *kt, const void *v, int kv16, int64_t n,
-                       int64_t head_dim, float scale, float *scores) {
+void nn_attend(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t head_dim,
+               float scale, float *scores) {
     const int kh = kv16 & NN_K16, vh = kv16 & NN_V16;
     float mx = -INFINITY;
     for (int64_t t = 0; t < n; t++) {
@@ -113,41 +111,10 @@ static void attend_row(float *out, float *mz, const float *q, const void *kt, co
     for (int wd = 8; wd >= 1; wd /= 2)
         for (int j = 0; j < wd; j++) lane[j] += lane[j + wd];
     float inv = 1.0f / lane[0];
-    if (mz) {
-        mz[0] = mx;
-        mz[1] = lane[0];
-    }
     for (int64_t i = 0; i < head_dim; i++) out[i] = 0.0f;
     for (int64_t t = 0; t < n; t++) {
-        float p = mz ? scores[t] : scores[t] * inv;
+        float p = scores[t] * inv;
         for (int64_t i = 0; i < head_dim; i++) out[i] = fmaf(p, kv_at(v, t * head_dim + i, vh), out[i]);
-    }
-}
-
-void nn_attend(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t head_dim,
-               float scale, float *scores) {
-    attend_row(out, NULL, q, kt, v, kv16, n, head_dim, scale, scores);
-}
-
-void nn_attend_part(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                    int64_t n, int64_t head_dim, float scale, float *scores) {
-    for (int64_t g = 0; g < G; g++)
-        attend_row(out + g * head_dim, mz + 2 * g, q + g * head_dim, kt, v, kv16, n, head_dim, scale, scores);
-}
-
-void nn_attend_merge(float *out, const float *o, const float *mz, int64_t S, int64_t G, int64_t head_dim) {
-    for (int64_t g = 0; g < G; g++) {
-        float M = -INFINITY, Z = 0.0f;
-        for (int64_t s = 0; s < S; s++) M = mz[(s * G + g) * 2] > M ? mz[(s * G + g) * 2] : M;
-        for (int64_t s = 0; s < S; s++) Z += nn_expf(mz[(s * G + g) * 2] - M) * mz[(s * G + g) * 2 + 1];
-        const float inv = 1.0f / Z;
-        float *og = out + g * head_dim;
-        for (int64_t i = 0; i < head_dim; i++) og[i] = 0.0f;
-        for (int64_t s = 0; s < S; s++) {
-            const float c = nn_expf(mz[(s * G + g) * 2] - M) * inv;
-            const float *os = o + (s * G + g) * head_dim;
-            for (int64_t i = 0; i < head_dim; i++) og[i] = fmaf(c, os[i], og[i]);
-        }
     }
 }
 
@@ -160,12 +127,12 @@ void nn_attend_group(float *out, const float *q, int64_t G, const void *kt, cons
 /* ==== dispatch ==== */
 
 static const nn_kernels k_scalar = {"scalar", trit_act_quant, nn_rmsnorm, nn_relu2_glu, nn_attend,
-                                    nn_attend_group, nn_attend_part};
+                                    nn_attend_group};
 #if defined(__x86_64__)
 static const nn_kernels k_avx2 = {"avx2", nn_act_quant_avx2, nn_rmsnorm_avx2, nn_relu2_glu_avx2, nn_attend_avx2,
-                                  nn_attend_group_avx2, nn_attend_part_avx2};
+                                  nn_attend_group_avx2};
 static const nn_kernels k_avx512 = {"avx512", nn_act_quant_avx512, nn_rmsnorm_avx512, nn_relu2_glu_avx512,
-                                    nn_attend_avx512, nn_attend_group_avx512, nn_attend_part_avx512};
+                                    nn_attend_avx512, nn_attend_group_avx512};
 #endif
 
 const nn_kernels *nn_kernels_for(trit_isa isa) {

@@ -131,27 +131,6 @@ void nn_attend(float *out, const float *q, const void *kt, const void *v, int kv
 void nn_attend_group(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                      int64_t head_dim, float scale, float *scores);
 
-/* A long attention row split into segments of positions (flash-decoding):
- * for the G query heads q [G][head_dim] of one KV head, over the n
- * positions of one segment (kt and v point at the segment's first position,
- * a multiple of 16; see nn_kv_at), computes as nn_attend does the scores
- * s_t, their maximum m, e_t = nn_expf(s_t - m) and Z (same 16-lane sum),
- * but leaves out [G][head_dim] = fma chain over t of e_t v_t unnormalized,
- * and mz[2g] = m, mz[2g + 1] = Z. scratch: G * (n rounded up to 16). */
-void nn_attend_part(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                    int64_t n, int64_t head_dim, float scale, float *scores);
-
-/* Combines S segments' partials (o [S][G][head_dim], mz [S][G][2], in
- * position order) into out [G][head_dim]: M = max of the m_s, w_s =
- * nn_expf(m_s - M), Z = sum over s in order of w_s Z_s, then out[i] = fma
- * chain over s of (w_s * (1 / Z)) o_s[i]. One scalar code for every level. */
-void nn_attend_merge(float *out, const float *o, const float *mz, int64_t S, int64_t G, int64_t head_dim);
-
-/* Address of element i of a key or value cache of f16 (h != 0) or float. */
-static inline const void *nn_kv_at(const void *p, int64_t i, int h) {
-    return (const char *)p + i * (h ? 2 : 4);
-}
-
 /* ==== dispatch ==== */
 
 typedef struct {
@@ -168,9 +147,6 @@ typedef struct {
     /* nn_attend_group */
     void (*attend_group)(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16,
                          int64_t n, int64_t head_dim, float scale, float *scores);
-    /* nn_attend_part */
-    void (*attend_part)(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                        int64_t n, int64_t head_dim, float scale, float *scores);
 } nn_kernels;
 
 /* Scalar reference of relu2_glu. */
@@ -189,8 +165,6 @@ void nn_attend_avx2(float *out, const float *q, const void *kt, const void *v, i
                     int64_t head_dim, float scale, float *scores);
 void nn_attend_group_avx2(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16,
                           int64_t n, int64_t head_dim, float scale, float *scores);
-void nn_attend_part_avx2(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                         int64_t n, int64_t head_dim, float scale, float *scores);
 float nn_act_quant_avx512(const float *x, int64_t n, int8_t *q, int32_t *sum);
 void nn_rmsnorm_avx512(float *out, const float *x, const float *w, int64_t n, float eps);
 void nn_relu2_glu_avx512(float *out, const float *gate, const float *up, int64_t n);
@@ -198,8 +172,6 @@ void nn_attend_avx512(float *out, const float *q, const void *kt, const void *v,
                       int64_t head_dim, float scale, float *scores);
 void nn_attend_group_avx512(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16,
                             int64_t n, int64_t head_dim, float scale, float *scores);
-void nn_attend_part_avx512(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                           int64_t n, int64_t head_dim, float scale, float *scores);
 #endif
 
 #endif

@@ -149,9 +149,8 @@ AT_INLINE __m256 kv_ldn8(const void *p, int64_t i, const int h, int64_t k) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
 }
 
-/* nn_attend; with mz, its partial form (nn_attend_part for one head). */
-AT_INLINE void attend_body(float *out, float *mz, const float *q, const void *kt, const void *v, const int kh,
-                           const int vh, int64_t n, int64_t hd, float scale, float *scores) {
+AT_INLINE void attend_body(float *out, const float *q, const void *kt, const void *v, const int kh, const int vh,
+                           int64_t n, int64_t hd, float scale, float *scores) {
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
     const __m256 vscale = _mm256_set1_ps(scale);
     __m256 vmax = _mm256_set1_ps(-INFINITY);
@@ -197,13 +196,8 @@ AT_INLINE void attend_body(float *out, float *mz, const float *q, const void *kt
     __m128 z4 = _mm_add_ps(_mm256_castps256_ps128(z8), _mm256_extractf128_ps(z8, 1));  /* w = 4 */
     __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                  /* w = 2 */
     float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));              /* w = 1 */
-    if (mz) { /* partial: e_t stay unnormalized */
-        mz[0] = _mm256_cvtss_f32(mx);
-        mz[1] = zsum;
-    } else {
-        const __m256 inv = _mm256_set1_ps(1.0f / zsum);
-        for (int64_t t = 0; t < nb * 16; t += 8) _mm256_storeu_ps(scores + t, _mm256_mul_ps(_mm256_loadu_ps(scores + t), inv));
-    }
+    const __m256 inv = _mm256_set1_ps(1.0f / zsum);
+    for (int64_t t = 0; t < nb * 16; t += 8) _mm256_storeu_ps(scores + t, _mm256_mul_ps(_mm256_loadu_ps(scores + t), inv));
     /* out = sum_t p_t v_t: one FMA chain over t per output, 64 outputs at a time */
     int64_t i0 = 0;
     for (; i0 + 64 <= hd; i0 += 64) {
@@ -239,32 +233,20 @@ AT_INLINE void attend_body(float *out, float *mz, const float *q, const void *kt
     }
 }
 
-/* One specialized body per cache type. */
-static void attend_head(float *out, float *mz, const float *q, const void *kt, const void *v, int kv16, int64_t n,
-                        int64_t hd, float scale, float *scores) {
-    switch (kv16 & 3) {
-    case 0: attend_body(out, mz, q, kt, v, 0, 0, n, hd, scale, scores); break;
-    case NN_K16: attend_body(out, mz, q, kt, v, 1, 0, n, hd, scale, scores); break;
-    case NN_V16: attend_body(out, mz, q, kt, v, 0, 1, n, hd, scale, scores); break;
-    default: attend_body(out, mz, q, kt, v, 1, 1, n, hd, scale, scores); break;
-    }
-}
-
 void nn_attend_avx2(float *out, const float *q, const void *kt, const void *v, int kv16, int64_t n, int64_t hd,
                     float scale, float *scores) {
-    attend_head(out, NULL, q, kt, v, kv16, n, hd, scale, scores);
+    switch (kv16 & 3) { /* one specialized body per cache type */
+    case 0: attend_body(out, q, kt, v, 0, 0, n, hd, scale, scores); break;
+    case NN_K16: attend_body(out, q, kt, v, 1, 0, n, hd, scale, scores); break;
+    case NN_V16: attend_body(out, q, kt, v, 0, 1, n, hd, scale, scores); break;
+    default: attend_body(out, q, kt, v, 1, 1, n, hd, scale, scores); break;
+    }
 }
 
 /* The heads one after another (the keys stay in cache between them). */
 void nn_attend_group_avx2(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                           int64_t hd, float scale, float *scores) {
     for (int64_t g = 0; g < G; g++) nn_attend_avx2(out + g * hd, q + g * hd, kt, v, kv16, n, hd, scale, scores);
-}
-
-void nn_attend_part_avx2(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                         int64_t n, int64_t hd, float scale, float *scores) {
-    for (int64_t g = 0; g < G; g++)
-        attend_head(out + g * hd, mz + 2 * g, q + g * hd, kt, v, kv16, n, hd, scale, scores);
 }
 
 #else

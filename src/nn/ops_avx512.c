@@ -108,10 +108,8 @@ static inline __m512 expf16(__m512 x) {
 
 /* scores[0..n) = softmax of the scores whose lane-wise maximum is vmax, as
  * nn_attend: e_t = nn_expf(s_t - max), 16 lane sums added pairwise,
- * p_t = e_t * (1 / sum); with mz, e_t are left as they are and the maximum
- * and sum go to mz[0], mz[1] (nn_attend_part). Writes up to n rounded up
- * to 16. */
-static inline void softmax_scores(float *scores, int64_t n, __m512 vmax, float *mz) {
+ * p_t = e_t * (1 / sum). Writes up to n rounded up to 16. */
+static inline void softmax_scores(float *scores, int64_t n, __m512 vmax) {
     const int64_t nb = (n + 15) / 16;
     const __m512 mx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
     /* e_t and the 16 lane sums */
@@ -127,11 +125,6 @@ static inline void softmax_scores(float *scores, int64_t n, __m512 vmax, float *
     __m128 z4 = _mm_add_ps(_mm256_castps256_ps128(z8), _mm256_extractf128_ps(z8, 1));             /* w = 4 */
     __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                             /* w = 2 */
     float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));                         /* w = 1 */
-    if (mz) { /* nn_attend_part: e_t stay unnormalized */
-        mz[0] = _mm512_reduce_max_ps(vmax);
-        mz[1] = zsum;
-        return;
-    }
     const __m512 inv = _mm512_set1_ps(1.0f / zsum);
     for (int64_t b = 0; b < nb; b++) _mm512_storeu_ps(scores + b * 16, _mm512_mul_ps(_mm512_loadu_ps(scores + b * 16), inv));
 }
@@ -176,7 +169,7 @@ AT_INLINE void attend_body(float *out, const float *q, const void *kt, const voi
             _mm512_storeu_ps(scores + (b + j) * 16, sv[j]);
         }
     }
-    softmax_scores(scores, n, vmax, NULL);
+    softmax_scores(scores, n, vmax);
     /* out = sum_t p_t v_t: one FMA chain over t per output, 128 outputs at a time */
     int64_t i0 = 0;
     for (; i0 + 128 <= hd; i0 += 128) {
@@ -282,50 +275,42 @@ AT_INLINE void group_values(const int G, float *out, const float *p, int64_t ld,
     }
 }
 
-AT_INLINE void attend_group4(const int G, float *out, float *mz, const float *q, const void *kt, const void *v,
-                             const int kh, const int vh, int64_t n, int64_t hd, float scale, float *scores) {
+AT_INLINE void attend_group4(const int G, float *out, const float *q, const void *kt, const void *v, const int kh,
+                             const int vh, int64_t n, int64_t hd, float scale, float *scores) {
     const int64_t ld = (n + 15) / 16 * 16;
     __m512 vmax[4];
     group_scores(G, q, kt, kh, n, hd, scale, scores, ld, vmax);
-    for (int g = 0; g < G; g++) softmax_scores(scores + g * ld, n, vmax[g], mz ? mz + 2 * g : NULL);
+    for (int g = 0; g < G; g++) softmax_scores(scores + g * ld, n, vmax[g]);
     group_values(G, out, scores, ld, v, vh, n, hd);
 }
 
-/* One out-of-line body per cache type; the group size is a switch inside.
- * mz: NULL (nn_attend_group) or the partials' maxima and sums
- * (nn_attend_part). */
-AT_INLINE void attend_group_t(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v,
-                              const int kh, const int vh, int64_t n, int64_t hd, float scale, float *scores) {
+/* One out-of-line body per cache type; the group size is a switch inside. */
+AT_INLINE void attend_group_t(float *out, const float *q, int64_t G, const void *kt, const void *v, const int kh,
+                              const int vh, int64_t n, int64_t hd, float scale, float *scores) {
     for (int64_t g = 0; g < G; g += 4) {
-        float *m = mz ? mz + 2 * g : NULL;
         switch (G - g < 4 ? (int)(G - g) : 4) { /* one specialized body per group size */
-        case 1: attend_group4(1, out + g * hd, m, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
-        case 2: attend_group4(2, out + g * hd, m, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
-        case 3: attend_group4(3, out + g * hd, m, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
-        default: attend_group4(4, out + g * hd, m, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 1: attend_group4(1, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 2: attend_group4(2, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 3: attend_group4(3, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        default: attend_group4(4, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
         }
     }
 }
-typedef void (*group_fn)(float *, float *, const float *, int64_t, const void *, const void *, int64_t, int64_t,
-                         float, float *);
-static void attend_group_ff(float *o, float *mz, const float *q, int64_t G, const void *k, const void *v, int64_t n,
-                            int64_t hd, float sc, float *s) { attend_group_t(o, mz, q, G, k, v, 0, 0, n, hd, sc, s); }
-static void attend_group_hf(float *o, float *mz, const float *q, int64_t G, const void *k, const void *v, int64_t n,
-                            int64_t hd, float sc, float *s) { attend_group_t(o, mz, q, G, k, v, 1, 0, n, hd, sc, s); }
-static void attend_group_fh(float *o, float *mz, const float *q, int64_t G, const void *k, const void *v, int64_t n,
-                            int64_t hd, float sc, float *s) { attend_group_t(o, mz, q, G, k, v, 0, 1, n, hd, sc, s); }
-static void attend_group_hh(float *o, float *mz, const float *q, int64_t G, const void *k, const void *v, int64_t n,
-                            int64_t hd, float sc, float *s) { attend_group_t(o, mz, q, G, k, v, 1, 1, n, hd, sc, s); }
-static const group_fn group_by_type[4] = {attend_group_ff, attend_group_hf, attend_group_fh, attend_group_hh};
+static void attend_group_ff(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 0, 0, n, hd, sc, s); }
+static void attend_group_hf(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 1, 0, n, hd, sc, s); }
+static void attend_group_fh(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 0, 1, n, hd, sc, s); }
+static void attend_group_hh(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n, int64_t hd,
+                            float sc, float *s) { attend_group_t(o, q, G, k, v, 1, 1, n, hd, sc, s); }
 
 void nn_attend_group_avx512(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                             int64_t hd, float scale, float *scores) {
-    group_by_type[kv16 & 3](out, NULL, q, G, kt, v, n, hd, scale, scores);
-}
-
-void nn_attend_part_avx512(float *out, float *mz, const float *q, int64_t G, const void *kt, const void *v, int kv16,
-                           int64_t n, int64_t hd, float scale, float *scores) {
-    group_by_type[kv16 & 3](out, mz, q, G, kt, v, n, hd, scale, scores);
+    static void (*const by_type[4])(float *, const float *, int64_t, const void *, const void *, int64_t, int64_t,
+                                    float, float *) = {attend_group_ff, attend_group_hf, attend_group_fh,
+                                                       attend_group_hh};
+    by_type[kv16 & 3](out, q, G, kt, v, n, hd, scale, scores);
 }
 
 #else
