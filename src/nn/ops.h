@@ -113,6 +113,11 @@ static inline uint16_t nn_f2h(float f) {
  * kv16 flags of the attention functions. */
 enum { NN_K16 = 1, NN_V16 = 2 };
 
+/* Address of element i of a key or value cache of f16 (h != 0) or float. */
+static inline const void *nn_kv_at(const void *p, int64_t i, int h) {
+    return (const char *)p + i * (h ? 2 : 4);
+}
+
 /* One causal attention row: out [head_dim] = sum_t p_t v_t over t < n, with
  *   s_t = (fma chain over i in order: s = fmaf(q[i], k_t[i], s)) * scale,
  *   e_t = nn_expf(s_t - max s), Z = sum of e_t over 16 lanes (lane j adds the

@@ -163,7 +163,12 @@ AT_INLINE void attend_body(float *out, const float *q, const void *kt, const voi
         const __m256i m0 = mask8(n - b * 16), m1 = mask8(n - b * 16 - 8);
         const __m256i m2 = mask8(n - b * 16 - 16), m3 = mask8(n - b * 16 - 24);
         __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+        /* the next pair of blocks is prefetched over the hd steps (a long context's keys come
+         * from memory; see ops_avx512.c) */
+        const char *pf = (const char *)nn_kv_at(kt, k0 + 2 * bs, kh);
         for (int64_t i = 0; i < hd; i++) {
+            _mm_prefetch(pf + i * 32 * (kh ? 2 : 4), _MM_HINT_T0);
+            if (!kh) _mm_prefetch(pf + i * 128 + 64, _MM_HINT_T0);
             __m256 qi = _mm256_set1_ps(q[i]);
             s0 = _mm256_fmadd_ps(qi, kv_ld8(kt, k0 + i * 16, kh, m0, 1), s0);
             s1 = _mm256_fmadd_ps(qi, kv_ld8(kt, k0 + i * 16 + 8, kh, m1, 1), s1);
@@ -204,6 +209,13 @@ AT_INLINE void attend_body(float *out, const float *q, const void *kt, const voi
         __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0, o4 = o0, o5 = o0, o6 = o0, o7 = o0;
         int64_t vt = i0;
         for (int64_t t = 0; t < n; t++, vt += hd) {
+            const char *vp = (const char *)nn_kv_at(v, vt + 16 * hd, vh); /* the row 16 ahead */
+            _mm_prefetch(vp, _MM_HINT_T0);
+            _mm_prefetch(vp + 64, _MM_HINT_T0);
+            if (!vh) {
+                _mm_prefetch(vp + 128, _MM_HINT_T0);
+                _mm_prefetch(vp + 192, _MM_HINT_T0);
+            }
             __m256 p = _mm256_set1_ps(scores[t]);
             o0 = _mm256_fmadd_ps(p, kv_ldu8(v, vt, vh), o0);
             o1 = _mm256_fmadd_ps(p, kv_ldu8(v, vt + 8, vh), o1);

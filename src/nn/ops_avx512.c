@@ -227,7 +227,12 @@ AT_INLINE void group_scores(const int G, const float *q, const void *kt, const i
         const __mmask16 m0 = tail_mask(n - b * 16), m1 = b + 1 < nb ? tail_mask(n - b * 16 - 16) : 0;
         __m512 s[4][2];
         for (int g = 0; g < G; g++) s[g][0] = s[g][1] = _mm512_setzero_ps();
+        /* the next pair of blocks (2 bs elements) is prefetched over the hd steps: a long
+         * context's keys come from memory, and 2 streams per thread are too few to hide it */
+        const char *pf = (const char *)nn_kv_at(kt, k0 + 2 * bs, kh);
         for (int64_t i = 0; i < hd; i++) {
+            _mm_prefetch(pf + i * 32 * (kh ? 2 : 4), _MM_HINT_T0);
+            if (!kh) _mm_prefetch(pf + i * 128 + 64, _MM_HINT_T0);
             __m512 ka = kv_ld(kt, k0 + i * 16, kh, m0), kb = kv_ld(kt, k0 + bs + i * 16, kh, m1);
             for (int g = 0; g < G; g++) {
                 __m512 qi = _mm512_set1_ps(q[g * hd + i]);
@@ -250,6 +255,8 @@ AT_INLINE void group_scores(const int G, const float *q, const void *kt, const i
 /* out [G][hd] = sum_t p[g][t] v_t for G (1..4) probability rows at p + g * ld:
  * one FMA chain over t per output, 64 outputs x G queries at a time, each
  * value vector loaded once for the G queries. */
+enum { VPF = 16 }; /* value rows prefetched ahead */
+
 AT_INLINE void group_values(const int G, float *out, const float *p, int64_t ld, const void *v, const int vh,
                             int64_t n, int64_t hd) {
     for (int64_t i0 = 0; i0 < hd; i0 += 64) {
@@ -260,6 +267,14 @@ AT_INLINE void group_values(const int G, float *out, const float *p, int64_t ld,
             for (int j = 0; j < 4; j++) o[g][j] = _mm512_setzero_ps();
         int64_t vt = i0;
         for (int64_t t = 0; t < n; t++, vt += hd) {
+            /* the same 64 values of the row VPF ahead (their 256 or 128 bytes) */
+            const char *pf = (const char *)nn_kv_at(v, vt + VPF * hd, vh);
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            if (!vh) {
+                _mm_prefetch(pf + 128, _MM_HINT_T0);
+                _mm_prefetch(pf + 192, _MM_HINT_T0);
+            }
             __m512 v0 = kv_ld(v, vt, vh, m[0]), v1 = kv_ld(v, vt + 16, vh, m[1]);
             __m512 v2 = kv_ld(v, vt + 32, vh, m[2]), v3 = kv_ld(v, vt + 48, vh, m[3]);
             for (int g = 0; g < G; g++) {
