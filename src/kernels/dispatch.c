@@ -10,7 +10,7 @@ static const trit_kernels k_scalar = {"scalar", trit_tmatmul_scalar, trit_dmatmu
 static const trit_kernels k_avx2 = {"avx2", trit_tmatmul_avx2, trit_dmatmul_avx2,
                                     trit_bmatmul_avx2};
 /* AVX2 cores with AVX-VNNI (no AVX-512): 256-bit vpdpbusd for the ternary
- * matmul (prompt processing ~1.6x the vpmaddubsw kernel, docs/PERF.md). */
+ * matmul (prompt processing 1.76x the vpmaddubsw kernel, decoding 1.13x; docs/PERF.md). */
 static const trit_kernels k_avx2vnni = {"avx2-vnni", trit_tmatmul_avxvnni, trit_dmatmul_avx2,
                                         trit_bmatmul_avx2};
 static const trit_kernels k_avx512 = {"avx512", trit_tmatmul_avx512, trit_dmatmul_avx512,
