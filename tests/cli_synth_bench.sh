@@ -95,6 +95,10 @@ case "$v" in 0|0.0|"") bad bench_tg_positive "tg_tok_s=$v" ;; *) ok bench_tg_pos
 echo "$last" | grep -q '"threads":2' && echo "$last" | grep -q '"isa":"' && ok bench_json_fields || bad bench_json_fields "[$last]"
 echo "$last" | grep -q '"nonfinite_logits":0' && ok bench_logits_finite || bad bench_logits_finite "[$last]"
 grep -q "pp16" "$tmp/b" && grep -q "tg8" "$tmp/b" && ok bench_table || bad bench_table "$(cat "$tmp/b")"
+# repetitions reuse one context (its cache holds p + n + 1 positions, so a rep that
+# did not start empty would fail); --fresh-ctx makes one per repetition
+"$T" bench -m "$tmp/tiny" -p 16 -n 8 -r 3 -t 2 --fresh-ctx --json >"$tmp/b" 2>"$tmp/e" && \
+  tail -n 1 "$tmp/b" | grep -q '"nonfinite_logits":0' && ok bench_fresh_ctx || bad bench_fresh_ctx "$(cat "$tmp/e")"
 "$T" bench -m "$tmp/tiny" -p 0 -n 4 -r 1 >/dev/null 2>&1 && ok bench_tg_only || bad bench_tg_only "exit non-zero"
 "$T" bench -m "$tmp/tiny" -p 8 -n 4 -r 1 -t 2 --profile >"$tmp/b" 2>"$tmp/e"
 grep -q "profile, prompt (pp8)" "$tmp/b" && grep -q "profile, generation (tg4)" "$tmp/b" && \
