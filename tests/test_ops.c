@@ -190,7 +190,7 @@ static void test_attend_levels(void) {
     const nn_kernels *k[3];
     int nk = levels(k);
     const int64_t ns[] = {1, 2, 15, 16, 17, 33, 64, 65, 100, 129, 300};
-    const int64_t hds[] = {2, 8, 16, 24, 40, 48, 64, 128, 144, 200};
+    const int64_t hds[] = {2, 8, 12, 16, 24, 40, 48, 57, 64, 128, 144, 200};
     for (int kv16 = 0; kv16 < 4; kv16++)
     for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
         for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {

@@ -149,6 +149,32 @@ AT_INLINE __m256 kv_ldn8(const void *p, int64_t i, const int h, int64_t k) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)b));
 }
 
+/* scores [n] (written up to n rounded up to 16) -> their softmax, given the
+ * lane-wise maxima vmax of the n scores: nn_attend's e_t, Z (16 lane sums)
+ * and division, operation for operation. */
+AT_INLINE void softmax_row8(float *scores, int64_t n, __m256 vmax) {
+    const int64_t nb = (n + 15) / 16;
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1))));
+    /* e_t and the 16 lane sums (za: lanes 0-7, zb: lanes 8-15) */
+    __m256 za = _mm256_setzero_ps(), zb = za;
+    for (int64_t b = 0; b < nb; b++) {
+        __m256 ea = expf8(_mm256_sub_ps(_mm256_loadu_ps(scores + b * 16), mx));
+        __m256 eb = expf8(_mm256_sub_ps(_mm256_loadu_ps(scores + b * 16 + 8), mx));
+        _mm256_storeu_ps(scores + b * 16, ea);
+        _mm256_storeu_ps(scores + b * 16 + 8, eb);
+        za = _mm256_add_ps(za, _mm256_and_ps(ea, _mm256_castsi256_ps(mask8(n - b * 16))));
+        zb = _mm256_add_ps(zb, _mm256_and_ps(eb, _mm256_castsi256_ps(mask8(n - b * 16 - 8))));
+    }
+    __m256 z8 = _mm256_add_ps(za, zb);                                                  /* w = 8 */
+    __m128 z4 = _mm_add_ps(_mm256_castps256_ps128(z8), _mm256_extractf128_ps(z8, 1));  /* w = 4 */
+    __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                  /* w = 2 */
+    float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));              /* w = 1 */
+    const __m256 inv = _mm256_set1_ps(1.0f / zsum);
+    for (int64_t t = 0; t < nb * 16; t += 8) _mm256_storeu_ps(scores + t, _mm256_mul_ps(_mm256_loadu_ps(scores + t), inv));
+}
+
 AT_INLINE void attend_body(float *out, const float *q, const void *kt, const void *v, const int kh, const int vh,
                            int64_t n, int64_t hd, float scale, float *scores) {
     const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
@@ -184,25 +210,7 @@ AT_INLINE void attend_body(float *out, const float *q, const void *kt, const voi
             _mm256_storeu_ps(scores + b * 16 + j * 8, sv[j]);
         }
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    const __m256 mx = _mm256_set1_ps(_mm_cvtss_f32(_mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1))));
-    /* e_t and the 16 lane sums (za: lanes 0-7, zb: lanes 8-15) */
-    __m256 za = _mm256_setzero_ps(), zb = za;
-    for (int64_t b = 0; b < nb; b++) {
-        __m256 ea = expf8(_mm256_sub_ps(_mm256_loadu_ps(scores + b * 16), mx));
-        __m256 eb = expf8(_mm256_sub_ps(_mm256_loadu_ps(scores + b * 16 + 8), mx));
-        _mm256_storeu_ps(scores + b * 16, ea);
-        _mm256_storeu_ps(scores + b * 16 + 8, eb);
-        za = _mm256_add_ps(za, _mm256_and_ps(ea, _mm256_castsi256_ps(mask8(n - b * 16))));
-        zb = _mm256_add_ps(zb, _mm256_and_ps(eb, _mm256_castsi256_ps(mask8(n - b * 16 - 8))));
-    }
-    __m256 z8 = _mm256_add_ps(za, zb);                                                  /* w = 8 */
-    __m128 z4 = _mm_add_ps(_mm256_castps256_ps128(z8), _mm256_extractf128_ps(z8, 1));  /* w = 4 */
-    __m128 z2 = _mm_add_ps(z4, _mm_movehl_ps(z4, z4));                                  /* w = 2 */
-    float zsum = _mm_cvtss_f32(_mm_add_ss(z2, _mm_shuffle_ps(z2, z2, 1)));              /* w = 1 */
-    const __m256 inv = _mm256_set1_ps(1.0f / zsum);
-    for (int64_t t = 0; t < nb * 16; t += 8) _mm256_storeu_ps(scores + t, _mm256_mul_ps(_mm256_loadu_ps(scores + t), inv));
+    softmax_row8(scores, n, vmax);
     /* out = sum_t p_t v_t: one FMA chain over t per output, 64 outputs at a time */
     int64_t i0 = 0;
     for (; i0 + 64 <= hd; i0 += 64) {
@@ -255,10 +263,121 @@ void nn_attend_avx2(float *out, const float *q, const void *kt, const void *v, i
     }
 }
 
-/* The heads one after another (the keys stay in cache between them). */
+/* Scores of G (2..4) queries q [G][hd] against the keys: one block of 16
+ * keys x G queries at a time (2G independent chains), each key vector loaded
+ * once for the G queries; the same FMA chain per score as attend_body.
+ * Row g at scores + g * ld; vmax[g] its lane-wise maxima. */
+AT_INLINE void group_scores8(const int G, const float *q, const void *kt, const int kh, int64_t n, int64_t hd,
+                             float scale, float *scores, int64_t ld, __m256 *vmax) {
+    const int64_t bs = hd * NN_KV_BLOCK, nb = (n + 15) / 16;
+    const __m256 vscale = _mm256_set1_ps(scale);
+    for (int g = 0; g < G; g++) vmax[g] = _mm256_set1_ps(-INFINITY);
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t k0 = b * bs;
+        const __m256i m0 = mask8(n - b * 16), m1 = mask8(n - b * 16 - 8);
+        __m256 s[4][2];
+        for (int g = 0; g < G; g++) s[g][0] = s[g][1] = _mm256_setzero_ps();
+        const char *pf = (const char *)nn_kv_at(kt, k0 + bs, kh); /* the next block, over the hd steps */
+        for (int64_t i = 0; i < hd; i++) {
+            _mm_prefetch(pf + i * 16 * (kh ? 2 : 4), _MM_HINT_T0);
+            const __m256 ka = kv_ld8(kt, k0 + i * 16, kh, m0, 1), kb = kv_ld8(kt, k0 + i * 16 + 8, kh, m1, 1);
+            for (int g = 0; g < G; g++) {
+                const __m256 qi = _mm256_set1_ps(q[g * hd + i]);
+                s[g][0] = _mm256_fmadd_ps(qi, ka, s[g][0]);
+                s[g][1] = _mm256_fmadd_ps(qi, kb, s[g][1]);
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            const __m256 a = _mm256_mul_ps(s[g][0], vscale), c = _mm256_mul_ps(s[g][1], vscale);
+            /* a NaN score is skipped, as the scalar compare does */
+            vmax[g] = _mm256_blendv_ps(vmax[g], _mm256_max_ps(a, vmax[g]), _mm256_castsi256_ps(m0));
+            vmax[g] = _mm256_blendv_ps(vmax[g], _mm256_max_ps(c, vmax[g]), _mm256_castsi256_ps(m1));
+            _mm256_storeu_ps(scores + g * ld + b * 16, a);
+            _mm256_storeu_ps(scores + g * ld + b * 16 + 8, c);
+        }
+    }
+}
+
+/* out [G][hd] = sum_t p[g][t] v_t for G (2..4) probability rows at p + g * ld:
+ * one FMA chain over t per output (as attend_body), 16 outputs x G queries at
+ * a time, each value vector loaded once for the G queries. */
+AT_INLINE void group_values8(const int G, float *out, const float *p, int64_t ld, const void *v, const int vh,
+                             int64_t n, int64_t hd) {
+    for (int64_t i0 = 0; i0 < hd; i0 += 16) {
+        const int64_t left = hd - i0;
+        __m256 o[4][2];
+        for (int g = 0; g < G; g++) o[g][0] = o[g][1] = _mm256_setzero_ps();
+        int64_t vt = i0;
+        if (left >= 16) {
+            for (int64_t t = 0; t < n; t++, vt += hd) {
+                _mm_prefetch((const char *)nn_kv_at(v, vt + 16 * hd, vh), _MM_HINT_T0); /* the row 16 ahead */
+                const __m256 va = kv_ldu8(v, vt, vh), vb = kv_ldu8(v, vt + 8, vh);
+                for (int g = 0; g < G; g++) {
+                    const __m256 pg = _mm256_set1_ps(p[g * ld + t]);
+                    o[g][0] = _mm256_fmadd_ps(pg, va, o[g][0]);
+                    o[g][1] = _mm256_fmadd_ps(pg, vb, o[g][1]);
+                }
+            }
+            for (int g = 0; g < G; g++) {
+                _mm256_storeu_ps(out + g * hd + i0, o[g][0]);
+                _mm256_storeu_ps(out + g * hd + i0 + 8, o[g][1]);
+            }
+        } else { /* the last 1..15 outputs: only they are read and written */
+            for (int64_t t = 0; t < n; t++, vt += hd) {
+                const __m256 va = left >= 8 ? kv_ldu8(v, vt, vh) : kv_ldn8(v, vt, vh, left);
+                const __m256 vb = left > 8 ? kv_ldn8(v, vt + 8, vh, left - 8) : _mm256_setzero_ps();
+                for (int g = 0; g < G; g++) {
+                    const __m256 pg = _mm256_set1_ps(p[g * ld + t]);
+                    o[g][0] = _mm256_fmadd_ps(pg, va, o[g][0]);
+                    o[g][1] = _mm256_fmadd_ps(pg, vb, o[g][1]);
+                }
+            }
+            for (int g = 0; g < G; g++) {
+                _mm256_maskstore_ps(out + g * hd + i0, mask8(left), o[g][0]);
+                _mm256_maskstore_ps(out + g * hd + i0 + 8, mask8(left - 8), o[g][1]);
+            }
+        }
+    }
+}
+
+AT_INLINE void attend_group8(const int G, float *out, const float *q, const void *kt, const void *v, const int kh,
+                             const int vh, int64_t n, int64_t hd, float scale, float *scores) {
+    const int64_t ld = (n + 15) / 16 * 16;
+    __m256 vmax[4];
+    group_scores8(G, q, kt, kh, n, hd, scale, scores, ld, vmax);
+    for (int g = 0; g < G; g++) softmax_row8(scores + g * ld, n, vmax[g]);
+    group_values8(G, out, scores, ld, v, vh, n, hd);
+}
+
+/* Up to 4 heads at a time (one key and value load for all of them; a long
+ * context's cache is read once per group instead of once per head); a single
+ * head left over runs attend_body. */
+AT_INLINE void attend_group_t8(float *out, const float *q, int64_t G, const void *kt, const void *v, const int kh,
+                               const int vh, int64_t n, int64_t hd, float scale, float *scores) {
+    for (int64_t g = 0; g < G; g += 4) {
+        switch (G - g < 4 ? (int)(G - g) : 4) { /* one specialized body per group size */
+        case 1: attend_body(out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 2: attend_group8(2, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        case 3: attend_group8(3, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        default: attend_group8(4, out + g * hd, q + g * hd, kt, v, kh, vh, n, hd, scale, scores); break;
+        }
+    }
+}
+static void attend_group8_ff(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n,
+                             int64_t hd, float sc, float *s) { attend_group_t8(o, q, G, k, v, 0, 0, n, hd, sc, s); }
+static void attend_group8_hf(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n,
+                             int64_t hd, float sc, float *s) { attend_group_t8(o, q, G, k, v, 1, 0, n, hd, sc, s); }
+static void attend_group8_fh(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n,
+                             int64_t hd, float sc, float *s) { attend_group_t8(o, q, G, k, v, 0, 1, n, hd, sc, s); }
+static void attend_group8_hh(float *o, const float *q, int64_t G, const void *k, const void *v, int64_t n,
+                             int64_t hd, float sc, float *s) { attend_group_t8(o, q, G, k, v, 1, 1, n, hd, sc, s); }
+
 void nn_attend_group_avx2(float *out, const float *q, int64_t G, const void *kt, const void *v, int kv16, int64_t n,
                           int64_t hd, float scale, float *scores) {
-    for (int64_t g = 0; g < G; g++) nn_attend_avx2(out + g * hd, q + g * hd, kt, v, kv16, n, hd, scale, scores);
+    static void (*const by_type[4])(float *, const float *, int64_t, const void *, const void *, int64_t, int64_t,
+                                    float, float *) = {attend_group8_ff, attend_group8_hf, attend_group8_fh,
+                                                       attend_group8_hh};
+    by_type[kv16 & 3](out, q, G, kt, v, n, hd, scale, scores);
 }
 
 #else
