@@ -104,7 +104,7 @@ def rmsnorm(x, w, eps):
 
 def rope(x, pos, theta):  # x [B, H, T, hd], rotate-half
     hd = x.shape[-1]
-    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64).float() / hd))
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, dtype=torch.int64, device=x.device).float() / hd))
     f = pos[:, None].float() * inv[None, :]
     emb = torch.cat([f, f], dim=-1)
     cos, sin = emb.cos(), emb.sin()
@@ -117,8 +117,8 @@ def forward(p, ids, kind, lam, cfg=CFG):
     hd, eps = D // H, cfg["rms_norm_eps"]
     Bb, Tt = ids.shape
     x = p["model.embed_tokens.weight"][ids]
-    pos = torch.arange(Tt)
-    mask = torch.full((Tt, Tt), float("-inf")).triu(1)
+    pos = torch.arange(Tt, device=ids.device)
+    mask = torch.full((Tt, Tt), float("-inf"), device=ids.device).triu(1)
     for i in range(cfg["num_hidden_layers"]):
         pre = "model.layers.%d." % i
         n = rmsnorm(x, p[pre + "input_layernorm.weight"], eps)
