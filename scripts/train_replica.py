@@ -40,6 +40,14 @@ M64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 
 
+def mix(z):
+    """splitmix64's output function on numpy uint64 values (wrapping)."""
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
 class SplitMix:
     """splitmix64 as td_rng_next / rng_next in trit."""
 
@@ -48,10 +56,7 @@ class SplitMix:
 
     def next(self):
         self.s = (self.s + GOLDEN) & M64
-        z = self.s
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        return z ^ (z >> 31)
+        return int(mix(np.uint64(self.s)))
 
     def below(self, n):
         limit = M64 - M64 % n
@@ -67,9 +72,7 @@ def splitmix_block(state, count):
     k = np.arange(1, count + 1, dtype=np.uint64)
     with np.errstate(over="ignore"):
         z = np.uint64(state) + k * np.uint64(GOLDEN)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31)), (state + count * GOLDEN) & M64
+    return mix(z), (state + count * GOLDEN) & M64
 
 
 def normals(state, n):
